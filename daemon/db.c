@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: MIT */
+/* db.c - store jobs in the thread pool: group-committing writer, reader pool; see db.h. */
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "protocol/err.h"
+
+/* Items one transaction takes at most; a longer queue is committed in several. */
+#define DB_MAX_BATCH_ITEMS 4096
+
+struct write_job {
+    uv_work_t work;
+    struct px_db *db;
+    struct px_db_write *reqs; /* the requests in this transaction, in order */
+    struct px_store_item **items;
+    size_t n_items;
+    int rc;
+    int64_t max_rowid;
+};
+
+struct px_db {
+    uv_loop_t *loop;
+    struct px_store *writer;
+    struct px_store **readers;
+    unsigned n_readers;
+    struct px_store **free_readers; /* stack of idle readers */
+    unsigned n_free;
+    /* Queues: singly linked, with a tail pointer for FIFO order. */
+    struct px_db_write *wq_head, *wq_tail;
+    struct px_db_read *rq_head, *rq_tail;
+    bool writing;
+    unsigned reads_running;
+    bool closing;
+    void (*close_cb)(void *arg);
+    void *close_arg;
+    px_db_commit_cb *on_commit;
+    void *commit_arg;
+    int64_t max_rowid_at_open;
+};
+
+static uint64_t
+wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void maybe_finish_close(struct px_db *db);
+static void start_write(struct px_db *db);
+
+int
+px_db_open(uv_loop_t *loop, const char *path, unsigned readers, px_db_commit_cb *on_commit,
+           void *commit_arg, struct px_db **out, char *err, size_t errlen)
+{
+    struct px_db *db = calloc(1, sizeof(*db));
+    int rc;
+
+    *out = NULL;
+    if (db == NULL) {
+        return PX_ENOMEM;
+    }
+    db->loop = loop;
+    db->on_commit = on_commit;
+    db->commit_arg = commit_arg;
+    db->readers = calloc(readers, sizeof(*db->readers));
+    db->free_readers = calloc(readers, sizeof(*db->free_readers));
+    if (db->readers == NULL || db->free_readers == NULL) {
+        rc = PX_ENOMEM;
+        goto fail;
+    }
+    /* The writer first: it creates and migrates the schema the readers then see. */
+    if ((rc = px_store_open(path, &db->writer, err, errlen)) != 0) {
+        goto fail;
+    }
+    if ((rc = px_store_max_rowid(db->writer, &db->max_rowid_at_open)) != 0) {
+        snprintf(err, errlen, "cannot read the store %s", path);
+        goto fail;
+    }
+    for (unsigned i = 0; i < readers; i++) {
+        if ((rc = px_store_open(path, &db->readers[i], err, errlen)) != 0) {
+            goto fail;
+        }
+        db->n_readers++;
+        db->free_readers[db->n_free++] = db->readers[i];
+    }
+    *out = db;
+    return 0;
+fail:
+    for (unsigned i = 0; i < db->n_readers; i++) {
+        px_store_close(db->readers[i]);
+    }
+    px_store_close(db->writer);
+    free(db->readers);
+    free(db->free_readers);
+    free(db);
+    return rc;
+}
+
+int64_t
+px_db_max_rowid_at_open(const struct px_db *db)
+{
+    return db->max_rowid_at_open;
+}
+
+/* ---- Writes ---- */
+
+static void
+write_work(uv_work_t *req)
+{
+    struct write_job *job = req->data;
+
+    job->rc = px_store_insert(job->db->writer, job->items, job->n_items, wall_ms());
+    job->max_rowid = 0;
+    for (size_t i = 0; i < job->n_items; i++) {
+        if (job->items[i]->rowid > job->max_rowid) {
+            job->max_rowid = job->items[i]->rowid;
+        }
+    }
+}
+
+static void
+write_after(uv_work_t *req, int status)
+{
+    struct write_job *job = req->data;
+    struct px_db *db = job->db;
+    struct px_db_write *w = job->reqs;
+
+    (void)status; /* write jobs are never cancelled */
+    db->writing = false;
+    while (w != NULL) {
+        struct px_db_write *next = w->next;
+
+        w->cb(w->arg, job->rc);
+        w = next;
+    }
+    if (job->rc == 0 && job->max_rowid > 0 && db->on_commit != NULL) {
+        db->on_commit(db->commit_arg, job->max_rowid);
+    }
+    free(job->items);
+    free(job);
+    start_write(db);
+    maybe_finish_close(db);
+}
+
+/* Starts one transaction with as many queued requests as fit in a batch. */
+static void
+start_write(struct px_db *db)
+{
+    struct write_job *job;
+    struct px_db_write *w, *last = NULL;
+    size_t n = 0, k = 0;
+
+    if (db->writing || db->wq_head == NULL) {
+        return;
+    }
+    /* Take whole requests while they fit; always at least one. */
+    for (w = db->wq_head; w != NULL; w = w->next) {
+        if (n > 0 && n + w->n > DB_MAX_BATCH_ITEMS) {
+            break;
+        }
+        n += w->n;
+        last = w;
+    }
+    job = calloc(1, sizeof(*job));
+    if (job == NULL || (job->items = calloc(n > 0 ? n : 1, sizeof(*job->items))) == NULL) {
+        abort(); /* a small internal allocation: see STYLE.md on OOM in the daemon */
+    }
+    job->db = db;
+    job->reqs = db->wq_head;
+    db->wq_head = last->next;
+    if (db->wq_head == NULL) {
+        db->wq_tail = NULL;
+    }
+    last->next = NULL;
+    for (w = job->reqs; w != NULL; w = w->next) {
+        for (size_t i = 0; i < w->n; i++) {
+            job->items[k++] = w->items[i];
+        }
+    }
+    job->n_items = n;
+    job->work.data = job;
+    db->writing = true;
+    if (uv_queue_work(db->loop, &job->work, write_work, write_after) != 0) {
+        abort(); /* only fails for a NULL work callback */
+    }
+}
+
+int
+px_db_write(struct px_db *db, struct px_db_write *w)
+{
+    if (db->closing) {
+        return PX_ESHUTDOWN;
+    }
+    w->next = NULL;
+    if (db->wq_tail != NULL) {
+        db->wq_tail->next = w;
+    } else {
+        db->wq_head = w;
+    }
+    db->wq_tail = w;
+    start_write(db);
+    return 0;
+}
+
+/* ---- Reads ---- */
+
+static void start_reads(struct px_db *db);
+
+static void
+read_work(uv_work_t *req)
+{
+    struct px_db_read *r = req->data;
+
+    r->fn(r->store, r->arg);
+}
+
+static void
+read_after(uv_work_t *req, int status)
+{
+    struct px_db_read *r = req->data;
+    struct px_db *db = r->db;
+
+    db->free_readers[db->n_free++] = r->store;
+    db->reads_running--;
+    r->done(r->arg, status == UV_ECANCELED ? PX_ESHUTDOWN : 0);
+    start_reads(db);
+    maybe_finish_close(db);
+}
+
+static void
+start_reads(struct px_db *db)
+{
+    while (db->rq_head != NULL && db->n_free > 0 && !db->closing) {
+        struct px_db_read *r = db->rq_head;
+
+        db->rq_head = r->next;
+        if (db->rq_head == NULL) {
+            db->rq_tail = NULL;
+        }
+        r->db = db;
+        r->store = db->free_readers[--db->n_free];
+        r->work.data = r;
+        db->reads_running++;
+        if (uv_queue_work(db->loop, &r->work, read_work, read_after) != 0) {
+            abort();
+        }
+    }
+}
+
+int
+px_db_read(struct px_db *db, struct px_db_read *r)
+{
+    if (db->closing) {
+        return PX_ESHUTDOWN;
+    }
+    r->next = NULL;
+    if (db->rq_tail != NULL) {
+        db->rq_tail->next = r;
+    } else {
+        db->rq_head = r;
+    }
+    db->rq_tail = r;
+    start_reads(db);
+    return 0;
+}
+
+/* ---- Close ---- */
+
+static void
+maybe_finish_close(struct px_db *db)
+{
+    if (!db->closing || db->writing || db->wq_head != NULL || db->reads_running > 0) {
+        return;
+    }
+    for (unsigned i = 0; i < db->n_readers; i++) {
+        px_store_close(db->readers[i]);
+    }
+    px_store_close(db->writer);
+    free(db->readers);
+    free(db->free_readers);
+    if (db->close_cb != NULL) {
+        db->close_cb(db->close_arg);
+    }
+    free(db);
+}
+
+void
+px_db_close(struct px_db *db, void (*cb)(void *arg), void *arg)
+{
+    struct px_db_read *r;
+
+    if (db == NULL) {
+        if (cb != NULL) {
+            cb(arg);
+        }
+        return;
+    }
+    db->closing = true;
+    db->close_cb = cb;
+    db->close_arg = arg;
+    /* Queued reads never started: tell their owners. Writes still queued will run. */
+    while ((r = db->rq_head) != NULL) {
+        db->rq_head = r->next;
+        r->done(r->arg, PX_ESHUTDOWN);
+    }
+    db->rq_tail = NULL;
+    maybe_finish_close(db);
+}

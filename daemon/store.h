@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.h - the record store: SQLite in WAL mode, the only module that includes sqlite3.h.
+ *
+ * A struct px_store is one SQLite connection. It is not thread-safe: use each from one
+ * thread at a time (the daemon keeps one writer and a few readers, each used by one
+ * worker job at a time). Every function is synchronous and may block on disk, so the
+ * event loop calls them only from uv_queue_work jobs.
+ *
+ * Schema, migrations and the rules applied on insert are in docs/operations.md and at
+ * the top of store.c.
+ */
+#ifndef PX_STORE_H
+#define PX_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocol/api.h"
+#include "protocol/record.h"
+
+/* The schema version this binary writes; a store with a newer one is refused. */
+#define PX_STORE_SCHEMA_VERSION 1
+/* Versions px_store_get follows along one correction chain. */
+#define PX_STORE_MAX_HISTORY 64
+
+struct px_store;
+
+struct px_store_item {
+    const uint8_t *raw; /* in: the signed record, borrowed */
+    size_t len;
+    struct px_record rec; /* in: decoded from raw, signature already verified */
+    bool local;           /* in: published here; what it refers to must exist and be ours */
+    int result;           /* out: 0 stored, PX_EEXIST already held, or why it was refused */
+    int64_t rowid;        /* out: its row when stored */
+};
+
+struct px_store_stats {
+    uint64_t records, cases, retractions;
+    uint64_t bytes; /* database and WAL files */
+    int64_t max_rowid;
+};
+
+/*
+ * Opens (creating if needed) the store at path and migrates it to
+ * PX_STORE_SCHEMA_VERSION. On failure *out is NULL and err (if not NULL) holds a one-line
+ * reason, e.g. a schema newer than this binary. Returns 0, PX_EVERSION, PX_EIO.
+ */
+int px_store_open(const char *path, struct px_store **out, char *err, size_t errlen);
+
+/* Closes the connection; NULL is a no-op. */
+void px_store_close(struct px_store *s);
+
+/*
+ * Stores a batch of verified records in one transaction, durable when this returns 0.
+ * Each item's result tells what became of it: 0 stored, PX_EEXIST a duplicate,
+ * PX_ERETRACTED retracted earlier by its author, PX_EPERM a correction or retraction of
+ * another author's record, PX_ENOTFOUND (local only) a reference to a record not held,
+ * PX_EVALUE (a retraction of a retraction). A retraction purges the retracted case:
+ * its row, its text and its index entries. Returns 0, or PX_ENOSPC / PX_EIO when the
+ * transaction failed, in which case nothing of the batch was stored.
+ */
+int px_store_insert(struct px_store *s, struct px_store_item *const *items, size_t n,
+                    uint64_t now_ms);
+
+/* Which rows of a filter to select, and in which order. */
+struct px_store_window {
+    int64_t after_rowid; /* > 0: only rows stored after this one */
+    int64_t upto_rowid;  /* > 0: only rows up to this one */
+    bool live;           /* arrival order and no limit, for following new records */
+};
+
+/*
+ * The rows matching a filter, in result order: by relevance when f->text is set, else
+ * newest first; in arrival order when w->live. *rowids is malloc'd (free it), *n its
+ * length, at most f->limit (0: every match; live selects ignore the limit). Returns 0, PX_EVALUE (a
+ * filter value that cannot match, e.g. an id prefix that is not hex, or a text query with no word),
+ * PX_EIO.
+ */
+int px_store_select(struct px_store *s, const struct px_api_filter *f,
+                    const struct px_store_window *w, int64_t **rowids, size_t *n);
+
+/* The newest rowid (0 when empty). */
+int px_store_max_rowid(struct px_store *s, int64_t *rowid);
+
+/* Every record, oldest first (by created, then id). Same ownership as px_store_select. */
+int px_store_select_all(struct px_store *s, int64_t **rowids, size_t *n);
+
+/*
+ * A record by hex id prefix (1 to 64 digits). With history, every stored version of its
+ * correction chain, oldest first. A retracted id yields its retraction record.
+ * Returns 0, PX_ENOTFOUND, PX_EAMBIGUOUS, PX_EVALUE (not hex), PX_EIO.
+ */
+int px_store_get(struct px_store *s, const char *hex, size_t len, bool history, int64_t **rowids,
+                 size_t *n);
+
+/*
+ * Calls cb for each row of rowids[0..n), in that order, with its signed bytes (valid only
+ * during the call). Rows that no longer exist are skipped. cb returns 0 to go on, non-zero
+ * to stop (returned as is). Returns 0 or PX_EIO.
+ */
+typedef int px_store_row_cb(void *arg, int64_t rowid, const uint8_t *raw, size_t len);
+int px_store_fetch(struct px_store *s, const int64_t *rowids, size_t n, px_store_row_cb *cb,
+                   void *arg);
+
+/* Counts and sizes. 0 or PX_EIO. */
+int px_store_stats(struct px_store *s, struct px_store_stats *st);
+
+/* Runs PRAGMA integrity_check: 0 when it says "ok", PX_EIO otherwise. */
+int px_store_check(struct px_store *s);
+
+#endif
