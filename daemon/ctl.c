@@ -687,6 +687,28 @@ stream_next(struct op *op)
     }
 }
 
+/*
+ * After a stream's job: true when the stream ended there (the job failed, or the client
+ * has gone), in which case op is freed; false when it goes on.
+ */
+static bool
+stream_job_ended(struct op *op, int rc)
+{
+    op->busy = false;
+    if (rc == 0) {
+        rc = op->rc;
+    }
+    if (rc == 0 && !op->c->closing) {
+        return false;
+    }
+    if (!op->c->closing) {
+        send_error(op->c, op->req.seq, rc, NULL);
+    }
+    op->finished = true;
+    op_free(op);
+    return true;
+}
+
 static void
 fetch_done(void *arg, int rc)
 {
@@ -694,16 +716,7 @@ fetch_done(void *arg, int rc)
     struct px_api_response *res;
     bool last;
 
-    op->busy = false;
-    if (rc == 0) {
-        rc = op->rc;
-    }
-    if (rc != 0 || op->c->closing) {
-        if (!op->c->closing) {
-            send_error(op->c, op->req.seq, rc, NULL);
-        }
-        op->finished = true;
-        op_free(op);
+    if (stream_job_ended(op, rc)) {
         return;
     }
     op->pos += op->page_rows;
@@ -735,16 +748,7 @@ select_done(void *arg, int rc)
 {
     struct op *op = arg;
 
-    op->busy = false;
-    if (rc == 0) {
-        rc = op->rc;
-    }
-    if (rc != 0 || op->c->closing) {
-        if (!op->c->closing) {
-            send_error(op->c, op->req.seq, rc, NULL);
-        }
-        op->finished = true;
-        op_free(op);
+    if (stream_job_ended(op, rc)) {
         return;
     }
     if (op->live) {

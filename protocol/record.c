@@ -759,6 +759,28 @@ find_key(const char *const *keys, int n, const char *s, uint32_t len)
     return -1;
 }
 
+/*
+ * Reads the next key of a payload map and finds it in keys: *k its index. Sets *field to
+ * the key's name (or "payload" when it is not one). PX_EUNKNOWN for an unknown key.
+ */
+static int
+read_payload_key(struct px_rbuf *r, const char *const *keys, int n, int *k, const char **field)
+{
+    const char *key;
+    uint32_t klen;
+    int rc;
+
+    *field = "payload";
+    if ((rc = px_mp_read_str(r, &key, &klen)) != 0) {
+        return rc;
+    }
+    if ((*k = find_key(keys, n, key, klen)) < 0) {
+        return PX_EUNKNOWN;
+    }
+    *field = keys[*k];
+    return 0;
+}
+
 static int
 read_case(struct px_rbuf *r, struct px_case *c, const char **field)
 {
@@ -770,18 +792,11 @@ read_case(struct px_rbuf *r, struct px_case *c, const char **field)
         return rc;
     }
     for (uint32_t i = 0; i < n; i++) {
-        const char *key;
-        uint32_t klen;
         int k;
 
-        *field = "payload";
-        if ((rc = px_mp_read_str(r, &key, &klen)) != 0) {
+        if ((rc = read_payload_key(r, case_keys, K_CASE_COUNT, &k, field)) != 0) {
             return rc;
         }
-        if ((k = find_key(case_keys, K_CASE_COUNT, key, klen)) < 0) {
-            return PX_EUNKNOWN;
-        }
-        *field = case_keys[k];
         switch ((enum case_key)k) {
         case K_BODY:
             rc = read_text(r, &c->body);
@@ -852,18 +867,11 @@ read_retraction(struct px_rbuf *r, struct px_retraction *rt, const char **field)
         return rc;
     }
     for (uint32_t i = 0; i < n; i++) {
-        const char *key;
-        uint32_t klen;
         int k;
 
-        *field = "payload";
-        if ((rc = px_mp_read_str(r, &key, &klen)) != 0) {
+        if ((rc = read_payload_key(r, retraction_keys, K_RETRACTION_COUNT, &k, field)) != 0) {
             return rc;
         }
-        if ((k = find_key(retraction_keys, K_RETRACTION_COUNT, key, klen)) < 0) {
-            return PX_EUNKNOWN;
-        }
-        *field = retraction_keys[k];
         if (k == K_REASON) {
             rc = read_text(r, &rt->reason);
         } else {
