@@ -691,6 +691,20 @@ static const struct px_cli_command commands[] = {
      "      --json                JSON output\n" SOCKET_HELP
      "  -h, --help                show this help\n",
      px_query_status, true},
+    {"peers", "show the peer connections and configured peers",
+     "usage: praxis peers [--json]\n"
+     "\n"
+     "Shows praxisd's peer table: every connection (incoming or outgoing, in any state)\n"
+     "and every configured peer that has no connection now (state idle). For each: the\n"
+     "peer's key, state (connecting, handshake, established, closing, idle), direction,\n"
+     "address, node name (from its hello), bytes in and out, how long in this state and\n"
+     "the last error. --json prints one object per line with public_key (hex, or null\n"
+     "before the handshake proved one), name, address, direction, state, since (ms since\n"
+     "the epoch), bytes_in, bytes_out and last_error.\n"
+     "\n"
+     "      --json                JSON Lines output\n" SOCKET_HELP
+     "  -h, --help                show this help\n",
+     px_query_peers, true},
     {"export", "write every record, signed, as JSON Lines",
      "usage: praxis export [-o FILE]\n"
      "\n"

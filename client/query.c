@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -833,6 +834,118 @@ px_query_status(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int ar
         px_term_write(stdout, px_conn_path(c), strlen(px_conn_path(c)), NULL);
         putchar('\n');
     }
+    rc = finish_output() == 0 ? PX_CLI_EXIT_OK : PX_CLI_EXIT_ERROR;
+out:
+    px_conn_close(c);
+    return rc;
+}
+
+static void
+print_peer(const struct px_api_peer *r, bool json, uint64_t now_ms)
+{
+    char key[2 * PX_SIGN_PUBLICKEYBYTES + 1] = "";
+    char name[4 * PX_API_MAX_PEER_NAME + 4], addr[4 * PX_API_MAX_PEER_ADDR + 4];
+    char dir[4 * PX_API_MAX_PEER_WORD + 4], state[4 * PX_API_MAX_PEER_WORD + 4];
+    char err[4 * PX_API_MAX_PEER_ERROR + 4], age[64];
+
+    if (r->has_key) {
+        px_hex_encode(r->public_key, sizeof(r->public_key), key);
+    }
+    if (json) {
+        json_t *o = json_pack(
+            "{s:o, s:s%, s:s%, s:s%, s:s%, s:I, s:I, s:I, s:s%}", "public_key",
+            r->has_key ? json_string(key) : json_null(), "name", r->name.p, (size_t)r->name.len,
+            "address", r->address.p, (size_t)r->address.len, "direction", r->direction.p,
+            (size_t)r->direction.len, "state", r->state.p, (size_t)r->state.len, "since",
+            (json_int_t)r->since_ms, "bytes_in", (json_int_t)r->bytes_in, "bytes_out",
+            (json_int_t)r->bytes_out, "last_error", r->last_error.p, (size_t)r->last_error.len);
+        char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+
+        json_decref(o);
+        if (text != NULL) {
+            puts(text);
+            free(text);
+        }
+        return;
+    }
+    px_term_escape(r->name.p, r->name.len, name, sizeof(name));
+    px_term_escape(r->address.p, r->address.len, addr, sizeof(addr));
+    px_term_escape(r->direction.p, r->direction.len, dir, sizeof(dir));
+    px_term_escape(r->state.p, r->state.len, state, sizeof(state));
+    px_term_escape(r->last_error.p, r->last_error.len, err, sizeof(err));
+    format_uptime(now_ms > r->since_ms ? now_ms - r->since_ms : 0, age, sizeof(age));
+    printf("%-16.16s  %-11s  %-3s  %-21s  %-12s  %10llu  %10llu  %-10s  %s\n",
+           r->has_key ? key : "-", state, dir, addr, name[0] != '\0' ? name : "-",
+           (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out, age,
+           err[0] != '\0' ? err : "-");
+}
+
+int
+px_query_peers(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, PX_CLI_OPT_JSON},
+        {"socket", required_argument, NULL, PX_CLI_OPT_SOCKET},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct px_api_request req;
+    const struct px_api_response *res;
+    struct px_conn *c = NULL;
+    struct timespec ts;
+    uint64_t now_ms;
+    bool json = false, header = false;
+    int ch, rc = PX_CLI_EXIT_ERROR;
+
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case PX_CLI_OPT_JSON:
+            json = true;
+            break;
+        case PX_CLI_OPT_SOCKET:
+            ctx->socket = optarg;
+            break;
+        case 'h':
+            fputs(cmd->help, stdout);
+            return PX_CLI_EXIT_OK;
+        default:
+            return px_cli_bad_option(cmd, ch, argv);
+        }
+    }
+    if (optind < argc) {
+        return px_cli_extra_operand(cmd, argv[optind]);
+    }
+    if (px_conn_open(px_conn_socket_path(ctx->socket), &c) != 0) {
+        return PX_CLI_EXIT_UNREACHABLE;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    memset(&req, 0, sizeof(req));
+    req.op = PX_API_PEERS;
+    if (px_conn_send(c, &req) != 0) {
+        goto out;
+    }
+    do {
+        if (px_conn_recv_seq(c, req.seq, &res) != 0) {
+            goto out;
+        }
+        if (res->code != 0) {
+            px_conn_print_error("peers: praxisd refused", res);
+            goto out;
+        }
+        if (!res->has_peers) {
+            px_cli_error("peers: praxisd answered without a peer table");
+            goto out;
+        }
+        if (!json && !header) {
+            printf("%-16s  %-11s  %-3s  %-21s  %-12s  %10s  %10s  %-10s  %s\n", "KEY", "STATE",
+                   "DIR", "ADDRESS", "NAME", "IN", "OUT", "FOR", "LAST ERROR");
+            header = true;
+        }
+        for (uint32_t i = 0; i < res->n_peers; i++) {
+            print_peer(&res->peers[i], json, now_ms);
+        }
+    } while (res->more);
     rc = finish_output() == 0 ? PX_CLI_EXIT_OK : PX_CLI_EXIT_ERROR;
 out:
     px_conn_close(c);

@@ -18,6 +18,7 @@ int px_query_get(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int a
 int px_query_run(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int argc, char **argv);
 int px_query_status(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int argc,
                     char **argv);
+int px_query_peers(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int argc, char **argv);
 
 /* Records fetched with px_query_fetch: owned copies of their signed bytes. */
 struct px_query_got {

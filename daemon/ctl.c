@@ -26,6 +26,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "peer.h"
 #include "protocol/api.h"
 #include "protocol/err.h"
 
@@ -507,9 +508,63 @@ status_done(void *arg, int rc)
     res.status.retractions = op->stats.retractions;
     res.status.store_bytes = op->stats.bytes;
     res.status.uptime_ms = px_daemon_now_ms() - d->started_ms;
-    res.status.peers = 0;
+    res.status.peers = px_peer_count_established(d->peers);
     res.status.version = (struct px_str){d->version, (uint32_t)strlen(d->version)};
     send_response(op->c, &res);
+    op_free(op);
+}
+
+/* ---- Peers ---- */
+
+static struct px_str
+str_of(const char *s)
+{
+    return (struct px_str){s, (uint32_t)strlen(s)};
+}
+
+/* The peer table, PX_API_MAX_PEERS rows a frame; all but the last frame have more set. */
+static void
+do_peers(struct op *op)
+{
+    struct px_daemon *d = op->c->ctl->d;
+    size_t n = px_peer_list_size(d->peers), off = 0;
+    struct px_peer_info *rows = calloc(n > 0 ? n : 1, sizeof(*rows));
+    struct px_api_response *res = calloc(1, sizeof(*res));
+
+    if (rows == NULL || res == NULL) {
+        abort();
+    }
+    n = px_peer_list(d->peers, rows, n);
+    do {
+        size_t k = n - off > PX_API_MAX_PEERS ? PX_API_MAX_PEERS : n - off;
+
+        memset(res, 0, sizeof(*res));
+        res->seq = op->req.seq;
+        res->has_peers = true;
+        res->n_peers = (uint32_t)k;
+        res->more = off + k < n;
+        for (size_t i = 0; i < k; i++) {
+            const struct px_peer_info *r = &rows[off + i];
+            struct px_api_peer *a = &res->peers[i];
+
+            a->has_key = r->has_key;
+            memcpy(a->public_key, r->public_key, sizeof(a->public_key));
+            a->name = str_of(r->name);
+            a->address = str_of(r->address);
+            a->direction = str_of(r->direction);
+            a->state = str_of(r->state);
+            a->since_ms = r->since_ms;
+            a->bytes_in = r->bytes_in;
+            a->bytes_out = r->bytes_out;
+            a->last_error = str_of(r->last_error);
+        }
+        if (send_response(op->c, res) != 0) {
+            break;
+        }
+        off += k;
+    } while (off < n);
+    free(res);
+    free(rows);
     op_free(op);
 }
 
@@ -839,6 +894,9 @@ dispatch(struct ctl_client *c, const uint8_t *body, size_t len)
     case PX_API_QUERY:
     case PX_API_EXPORT:
         do_stream(op);
+        break;
+    case PX_API_PEERS:
+        do_peers(op);
         break;
     }
 }

@@ -23,6 +23,7 @@
 #include "daemon.h"
 #include "db.h"
 #include "log.h"
+#include "peer.h"
 #include "protocol/buf.h"
 #include "protocol/err.h"
 
@@ -46,13 +47,15 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: praxisd [-c FILE] [--data-dir DIR] [--socket PATH] [--log-level LEVEL]\n"
-               "               [--check-config] [-h] [-V]\n"
+               "               [--listen ADDR] [--check-config] [-h] [-V]\n"
                "\n"
                "  -c, --config FILE     read the configuration from FILE (see "
                "config/praxisd.conf)\n"
                "  -d, --data-dir DIR    keep the identity, store and socket in DIR\n"
                "  -s, --socket PATH     the local API socket (default DIR/praxis.sock)\n"
                "  -l, --log-level LEVEL debug, info, warn or error\n"
+               "  -L, --listen ADDR     peer address to listen on (IPv4:PORT or [IPv6]:PORT);\n"
+               "                        an empty ADDR listens nowhere (overrides network.listen)\n"
                "  -n, --check-config    check the configuration, print the result and exit\n"
                "      --ready-fd FD     write \"ready\\n\" to file descriptor FD once serving\n"
                "  -h, --help            this help\n"
@@ -95,13 +98,23 @@ db_closed(void *arg)
 }
 
 static void
+peers_closed(void *arg)
+{
+    struct app *app = arg;
+
+    app->d.peers = NULL;
+    /* Writes already queued finish (and are acknowledged to nobody, but durable). */
+    px_db_close(app->d.db, db_closed, app);
+}
+
+static void
 ctl_closed(void *arg)
 {
     struct app *app = arg;
 
     app->d.ctl = NULL;
-    /* Writes already queued finish (and are acknowledged to nobody, but durable). */
-    px_db_close(app->d.db, db_closed, app);
+    /* Every established peer gets a bye before its connection closes. */
+    px_peer_close(app->d.peers, peers_closed, app);
 }
 
 static void
@@ -182,20 +195,24 @@ int
 main(int argc, char **argv)
 {
     static const struct option longopts[] = {
+        /* clang-format off */
         {"config", required_argument, NULL, 'c'},
         {"data-dir", required_argument, NULL, 'd'},
         {"socket", required_argument, NULL, 's'},
         {"log-level", required_argument, NULL, 'l'},
+        {"listen", required_argument, NULL, 'L'},
         {"check-config", no_argument, NULL, 'n'},
         {"ready-fd", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
+        /* clang-format on */
     };
     struct app app;
     struct px_config_error cerr;
     struct px_ctl_options ctl_opt;
     const char *config_path = NULL, *data_dir = NULL, *socket_path = NULL, *level = NULL;
+    const char *listen_addr = NULL;
     char sock[PX_CONFIG_MAX_PATH + 32], err[512], hex[2 * PX_SIGN_PUBLICKEYBYTES + 1];
     bool check_only = false;
     int ready_fd = -1;
@@ -203,7 +220,7 @@ main(int argc, char **argv)
     int opt, rc;
 
     memset(&app, 0, sizeof(app));
-    while ((opt = getopt_long(argc, argv, "c:d:s:l:nhV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:d:s:l:L:nhV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             config_path = optarg;
@@ -216,6 +233,9 @@ main(int argc, char **argv)
             break;
         case 'l':
             level = optarg;
+            break;
+        case 'L':
+            listen_addr = optarg;
             break;
         case 'n':
             check_only = true;
@@ -260,7 +280,9 @@ main(int argc, char **argv)
     }
     if ((data_dir != NULL && px_config_set(app.cfg, "node.data_dir", data_dir, &cerr) != 0) ||
         (socket_path != NULL && px_config_set(app.cfg, "node.socket", socket_path, &cerr) != 0) ||
-        (level != NULL && px_config_set(app.cfg, "node.log_level", level, &cerr) != 0)) {
+        (level != NULL && px_config_set(app.cfg, "node.log_level", level, &cerr) != 0) ||
+        (listen_addr != NULL &&
+         px_config_set(app.cfg, "network.listen", listen_addr, &cerr) != 0)) {
         config_fail(&cerr, "command line", 2);
     }
     if (px_config_validate(app.cfg, &cerr) != 0) {
@@ -311,6 +333,9 @@ main(int argc, char **argv)
     ctl_opt.max_clients = app.cfg->max_clients;
     ctl_opt.max_queue = (size_t)app.cfg->max_client_queue;
     if (px_ctl_start(&app.d, &ctl_opt, &app.d.ctl, err, sizeof(err)) != 0) {
+        px_fatalx("%s", err);
+    }
+    if (px_peer_start(&app.d, app.cfg, &app.d.peers, err, sizeof(err)) != 0) {
         px_fatalx("%s", err);
     }
     uv_signal_init(&loop, &app.sigint);

@@ -42,6 +42,8 @@ px_api_op_name(enum px_api_op op)
         return "export";
     case PX_API_IMPORT:
         return "import";
+    case PX_API_PEERS:
+        return "peers";
     }
     return "unknown";
 }
@@ -252,6 +254,7 @@ px_api_request_encode(const struct px_api_request *req, uint8_t **out, size_t *l
         break;
     case PX_API_STATUS:
     case PX_API_EXPORT:
+    case PX_API_PEERS:
         break;
     default:
         return PX_EINVAL;
@@ -290,6 +293,7 @@ px_api_response_encode(const struct px_api_response *res, uint8_t **out, size_t 
     struct enc e;
     uint32_t n =
         3 + (res->error.len > 0) + res->more + (res->n_records > 0) + res->has_id + res->has_status;
+    n += res->has_peers;
     bool import = res->accepted > 0 || res->duplicates > 0 || res->n_rejected > 0;
 
     n += import ? 3 : 0;
@@ -343,6 +347,26 @@ px_api_response_encode(const struct px_api_response *res, uint8_t **out, size_t 
         enc_uint(&e, "uptime_ms", s->uptime_ms);
         enc_uint(&e, "peers", s->peers);
         enc_str(&e, "version", s->version);
+    }
+    if (res->has_peers) {
+        uint32_t np = res->n_peers > PX_API_MAX_PEERS ? PX_API_MAX_PEERS : res->n_peers;
+
+        enc_key(&e, "peers");
+        msgpack_pack_array(&e.pk, np);
+        for (uint32_t i = 0; i < np; i++) {
+            const struct px_api_peer *r = &res->peers[i];
+
+            msgpack_pack_map(&e.pk, 9);
+            enc_bin(&e, "public_key", r->public_key, r->has_key ? sizeof(r->public_key) : 0);
+            enc_str(&e, "name", r->name);
+            enc_str(&e, "address", r->address);
+            enc_str(&e, "direction", r->direction);
+            enc_str(&e, "state", r->state);
+            enc_uint(&e, "since", r->since_ms);
+            enc_uint(&e, "bytes_in", r->bytes_in);
+            enc_uint(&e, "bytes_out", r->bytes_out);
+            enc_str(&e, "last_error", r->last_error);
+        }
     }
     return enc_finish(&e, out, len);
 }
@@ -638,6 +662,7 @@ static const struct {
     [PX_API_STATUS] = {0, 0},
     [PX_API_EXPORT] = {0, 0},
     [PX_API_IMPORT] = {1u << Q_RECORDS, 0},
+    [PX_API_PEERS] = {0, 0},
 };
 
 static int
@@ -743,12 +768,13 @@ enum res_key {
     R_DUPLICATES,
     R_REJECTED,
     R_NODE,
+    R_PEERS,
     R_COUNT
 };
 
 static const char *const res_keys[R_COUNT] = {
     "v",  "seq",      "code",       "error",    "more", "records",
-    "id", "accepted", "duplicates", "rejected", "node",
+    "id", "accepted", "duplicates", "rejected", "node", "peers",
 };
 
 enum node_key {
@@ -824,6 +850,108 @@ decode_node(const msgpack_object *o, struct px_api_node_status *s)
         }
     }
     return seen == (1u << N_COUNT) - 1 ? 0 : PX_EMISSING;
+}
+
+enum peer_key {
+    P_PK,
+    P_NAME,
+    P_ADDRESS,
+    P_DIRECTION,
+    P_STATE,
+    P_SINCE,
+    P_BYTES_IN,
+    P_BYTES_OUT,
+    P_LAST_ERROR,
+    P_COUNT
+};
+
+static const char *const peer_keys[P_COUNT] = {
+    "public_key", "name",     "address",   "direction",  "state",
+    "since",      "bytes_in", "bytes_out", "last_error",
+};
+
+static int
+decode_peer(const msgpack_object *o, struct px_api_peer *r)
+{
+    uint32_t seen = 0;
+
+    if (o->type != MSGPACK_OBJECT_MAP) {
+        return PX_ETYPE;
+    }
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        const msgpack_object *v = &o->via.map.ptr[i].val;
+        const uint8_t *b;
+        size_t blen;
+        unsigned k;
+        int rc = find_key(&o->via.map.ptr[i].key, peer_keys, P_COUNT, &seen, &k);
+
+        if (rc != 0) {
+            return rc;
+        }
+        switch ((enum peer_key)k) {
+        case P_PK:
+            rc = get_bin(v, &b, &blen, sizeof(r->public_key));
+            if (rc == 0 && blen != 0 && blen != sizeof(r->public_key)) {
+                rc = PX_EVALUE;
+            }
+            if (rc == 0 && blen != 0) {
+                memcpy(r->public_key, b, blen);
+                r->has_key = true;
+            }
+            break;
+        case P_NAME:
+            rc = get_str(v, &r->name, PX_API_MAX_PEER_NAME);
+            break;
+        case P_ADDRESS:
+            rc = get_str(v, &r->address, PX_API_MAX_PEER_ADDR);
+            break;
+        case P_DIRECTION:
+            rc = get_str(v, &r->direction, PX_API_MAX_PEER_WORD);
+            break;
+        case P_STATE:
+            rc = get_str(v, &r->state, PX_API_MAX_PEER_WORD);
+            break;
+        case P_SINCE:
+            rc = get_uint(v, &r->since_ms);
+            break;
+        case P_BYTES_IN:
+            rc = get_uint(v, &r->bytes_in);
+            break;
+        case P_BYTES_OUT:
+            rc = get_uint(v, &r->bytes_out);
+            break;
+        case P_LAST_ERROR:
+            rc = get_str(v, &r->last_error, PX_API_MAX_PEER_ERROR);
+            break;
+        case P_COUNT:
+            break;
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return seen == (1u << P_COUNT) - 1 ? 0 : PX_EMISSING;
+}
+
+static int
+decode_peers(const msgpack_object *o, struct px_api_response *res)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY) {
+        return PX_ETYPE;
+    }
+    if (o->via.array.size > PX_API_MAX_PEERS) {
+        return PX_ETOOBIG;
+    }
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+        int rc = decode_peer(&o->via.array.ptr[i], &res->peers[i]);
+
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    res->n_peers = o->via.array.size;
+    res->has_peers = true;
+    return 0;
 }
 
 static int
@@ -912,6 +1040,9 @@ decode_response(const msgpack_object *m, struct px_api_response *res)
         case R_NODE:
             rc = decode_node(o, &res->status);
             res->has_status = rc == 0;
+            break;
+        case R_PEERS:
+            rc = decode_peers(o, res);
             break;
         case R_COUNT:
             break;

@@ -23,7 +23,7 @@
 
 #include "record.h"
 
-#define PX_API_VERSION 1
+#define PX_API_VERSION 2
 /* The largest frame body either side accepts (the length prefix excluded). */
 #define PX_API_MAX_FRAME (2u << 20)
 /* Records in one import request or one response frame. */
@@ -36,6 +36,13 @@
 #define PX_API_MAX_LIMIT 100000
 /* An error message in a response. */
 #define PX_API_MAX_ERROR 512
+/* Rows of the peer table in one response frame; a longer table takes several frames. */
+#define PX_API_MAX_PEERS 64
+/* Strings in a peer row. */
+#define PX_API_MAX_PEER_NAME  64
+#define PX_API_MAX_PEER_ADDR  300
+#define PX_API_MAX_PEER_WORD  16 /* direction, state */
+#define PX_API_MAX_PEER_ERROR 256
 
 enum px_api_op {
     PX_API_PUBLISH = 1, /* sign and store a case or a retraction */
@@ -44,7 +51,8 @@ enum px_api_op {
     PX_API_STATUS = 4,  /* the node's key, counts, store size, uptime */
     PX_API_EXPORT = 5,  /* every record, oldest first */
     PX_API_IMPORT = 6,  /* a batch of signed records to verify and store */
-    PX_API_OP_MAX = 6
+    PX_API_PEERS = 7,   /* the peer table: connections and configured peers */
+    PX_API_OP_MAX = 7
 };
 
 struct px_api_filter {
@@ -95,6 +103,19 @@ struct px_api_node_status {
     struct px_str version;
 };
 
+/* One row of the peer table (PEERS). */
+struct px_api_peer {
+    bool has_key; /* false: an incoming connection that has not proven a key yet */
+    uint8_t public_key[PX_SIGN_PUBLICKEYBYTES];
+    struct px_str name;      /* from the peer's hello; may be empty */
+    struct px_str address;   /* host:port */
+    struct px_str direction; /* "in" or "out" */
+    struct px_str state;     /* "connecting", "handshake", "established", "closing", "idle" */
+    uint64_t since_ms;       /* wall clock, ms since the epoch, of the last state change */
+    uint64_t bytes_in, bytes_out;
+    struct px_str last_error; /* may be empty */
+};
+
 struct px_api_response {
     uint64_t seq;
     int32_t code;        /* 0 or PX_E* */
@@ -114,6 +135,10 @@ struct px_api_response {
     /* STATUS */
     bool has_status;
     struct px_api_node_status status;
+    /* PEERS: rows of the peer table (has_peers even when there are none) */
+    bool has_peers;
+    struct px_api_peer peers[PX_API_MAX_PEERS];
+    uint32_t n_peers;
 };
 
 /* Reads a frame header: 0 and *len, or PX_ETOOBIG (over PX_API_MAX_FRAME) or PX_EPROTO

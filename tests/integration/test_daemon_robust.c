@@ -173,9 +173,9 @@ Test(daemon_robust, malformed_frames_get_an_error_and_the_daemon_keeps_serving)
 
     /* An unknown operation. */
     {
-        /* {"v": 1, "op": 99, "seq": 10} */
-        static const uint8_t op99[] = {0x83, 0xa1, 'v', 0x01, 0xa2, 'o', 'p',
-                                       0x63, 0xa3, 's', 'e',  'q',  0x0a};
+        /* {"v": PX_API_VERSION, "op": 99, "seq": 10} */
+        static const uint8_t op99[] = {
+            0x83, 0xa1, 'v', PX_API_VERSION, 0xa2, 'o', 'p', 0x63, 0xa3, 's', 'e', 'q', 0x0a};
 
         send_frame(fd, op99, sizeof(op99));
         expect_response(fd, res, &body);

@@ -8,8 +8,10 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -119,8 +121,13 @@ px_testd_restart(struct px_testd *d)
         /* The ready pipe is the one descriptor praxisd inherits on purpose. */
         fcntl(ready[1], F_SETFD, 0);
         snprintf(fdarg, sizeof(fdarg), "%d", ready[1]);
-        execl(bin, bin, "--data-dir", d->dir, "--log-level", "info", "--ready-fd", fdarg,
-              (char *)NULL);
+        if (d->conf != NULL) {
+            execl(bin, bin, "-c", d->conf, "--data-dir", d->dir, "--log-level", d->level,
+                  "--listen", d->listen, "--ready-fd", fdarg, (char *)NULL);
+        } else {
+            execl(bin, bin, "--data-dir", d->dir, "--log-level", d->level, "--listen", d->listen,
+                  "--ready-fd", fdarg, (char *)NULL);
+        }
         _exit(127);
     }
     close(ready[1]);
@@ -166,7 +173,7 @@ px_testd_restart(struct px_testd *d)
 }
 
 void
-px_testd_start(struct px_testd *d, const char *dir)
+px_testd_start_opts(struct px_testd *d, const char *dir, const struct px_testd_options *opt)
 {
     memset(d, 0, sizeof(*d));
     d->pidfd = -1;
@@ -175,7 +182,39 @@ px_testd_start(struct px_testd *d, const char *dir)
     cr_assert(asprintf(&d->sock, "%s/praxis.sock", dir) > 0);
     cr_assert(asprintf(&d->log, "%s/praxisd.log", dir) > 0);
     cr_assert_lt(strlen(d->sock), 100, "socket path too long: %s", d->sock);
+    d->listen = strdup(opt != NULL && opt->listen != NULL ? opt->listen : "");
+    d->level = strdup(opt != NULL && opt->log_level != NULL ? opt->log_level : "info");
+    cr_assert(d->dir != NULL && d->listen != NULL && d->level != NULL);
+    if (opt != NULL && opt->config != NULL) {
+        cr_assert(asprintf(&d->conf, "%s/praxisd.conf", dir) > 0);
+        cr_assert_eq(px_test_write_file(d->conf, opt->config, strlen(opt->config)), 0,
+                     "cannot write %s", d->conf);
+    }
     px_testd_restart(d);
+}
+
+void
+px_testd_start(struct px_testd *d, const char *dir)
+{
+    px_testd_start_opts(d, dir, NULL);
+}
+
+uint16_t
+px_test_free_port(void)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = 0;
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind: %s", strerror(errno));
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
 }
 
 int
@@ -223,6 +262,9 @@ px_testd_free(struct px_testd *d)
     free(d->dir);
     free(d->sock);
     free(d->log);
+    free(d->listen);
+    free(d->conf);
+    free(d->level);
     memset(d, 0, sizeof(*d));
 }
 

@@ -26,11 +26,22 @@
 
 /* A praxisd child process. */
 struct px_testd {
-    pid_t pid;  /* 0 when not running */
-    int pidfd;  /* readable once the process has exited */
-    char *dir;  /* its data directory (owned; not removed by these helpers) */
-    char *sock; /* dir/praxis.sock */
-    char *log;  /* dir/praxisd.log: the daemon's stderr, appended across restarts */
+    pid_t pid;    /* 0 when not running */
+    int pidfd;    /* readable once the process has exited */
+    char *dir;    /* its data directory (owned; not removed by these helpers) */
+    char *sock;   /* dir/praxis.sock */
+    char *log;    /* dir/praxisd.log: the daemon's stderr, appended across restarts */
+    char *listen; /* --listen: "" (the default) listens nowhere */
+    char *conf;   /* dir/praxisd.conf when a config text was given, else NULL */
+    char *level;  /* --log-level; "info" by default */
+};
+
+/* What px_testd_start_opts may change; zero-initialise, NULL means the default. */
+struct px_testd_options {
+    const char *listen;    /* "127.0.0.1:PORT", or NULL/"" to listen nowhere */
+    const char *config;    /* configuration text, written to dir/praxisd.conf and passed
+                            * with -c (e.g. "[network]\npeer = ...\n") */
+    const char *log_level; /* NULL: info */
 };
 
 /*
@@ -39,6 +50,18 @@ struct px_testd {
  * shorter than 100 bytes. Fails the test if praxisd does not become ready in time.
  */
 void px_testd_start(struct px_testd *d, const char *dir);
+
+/*
+ * As px_testd_start, with options. Tests run many daemons in parallel, so a daemon listens
+ * for peers only when opt->listen names an address; pick the port with px_test_free_port.
+ */
+void px_testd_start_opts(struct px_testd *d, const char *dir, const struct px_testd_options *opt);
+
+/*
+ * A loopback TCP port that was free a moment ago: binds 127.0.0.1:0, reads the port the
+ * kernel chose, closes the socket.
+ */
+uint16_t px_test_free_port(void);
 
 /* Starts the same daemon again (after a stop or a kill) on the same directory. */
 void px_testd_restart(struct px_testd *d);

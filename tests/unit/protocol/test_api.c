@@ -224,13 +224,13 @@ Test(api, strict_request_decoding)
     struct hand h;
 
     hand_init(&h, 3);
-    hand_uint(&h, "v", 1);
+    hand_uint(&h, "v", PX_API_VERSION);
     hand_uint(&h, "op", PX_API_STATUS);
     hand_uint(&h, "seq", 1);
     cr_assert_eq(hand_decode(&h), 0);
 
     hand_init(&h, 3);
-    hand_uint(&h, "v", 2);
+    hand_uint(&h, "v", PX_API_VERSION + 1);
     hand_uint(&h, "op", PX_API_STATUS);
     hand_uint(&h, "seq", 1);
     cr_assert_eq(hand_decode(&h), PX_EVERSION);
@@ -241,40 +241,40 @@ Test(api, strict_request_decoding)
     cr_assert_eq(hand_decode(&h), PX_EMISSING, "no version");
 
     hand_init(&h, 4);
-    hand_uint(&h, "v", 1);
+    hand_uint(&h, "v", PX_API_VERSION);
     hand_uint(&h, "op", PX_API_STATUS);
     hand_uint(&h, "seq", 1);
     hand_uint(&h, "bogus", 1);
     cr_assert_eq(hand_decode(&h), PX_EUNKNOWN);
 
     hand_init(&h, 4);
-    hand_uint(&h, "v", 1);
+    hand_uint(&h, "v", PX_API_VERSION);
     hand_uint(&h, "op", PX_API_STATUS);
     hand_uint(&h, "seq", 1);
     hand_uint(&h, "seq", 2);
     cr_assert_eq(hand_decode(&h), PX_EDUPKEY);
 
     hand_init(&h, 4);
-    hand_uint(&h, "v", 1);
+    hand_uint(&h, "v", PX_API_VERSION);
     hand_uint(&h, "op", PX_API_STATUS);
     hand_uint(&h, "seq", 1);
     hand_uint(&h, "type", 1);
     cr_assert_eq(hand_decode(&h), PX_EUNKNOWN, "a key of another operation");
 
     hand_init(&h, 3);
-    hand_uint(&h, "v", 1);
+    hand_uint(&h, "v", PX_API_VERSION);
     hand_uint(&h, "op", PX_API_PUBLISH);
     hand_uint(&h, "seq", 1);
     cr_assert_eq(hand_decode(&h), PX_EMISSING, "publish without payload");
 
     hand_init(&h, 3);
-    hand_uint(&h, "v", 1);
+    hand_uint(&h, "v", PX_API_VERSION);
     hand_uint(&h, "op", 99);
     hand_uint(&h, "seq", 1);
     cr_assert_eq(hand_decode(&h), PX_EVALUE);
 
     hand_init(&h, 3);
-    hand_uint(&h, "v", 1);
+    hand_uint(&h, "v", PX_API_VERSION);
     hand_key(&h, "op");
     msgpack_pack_str(&h.pk, 3);
     msgpack_pack_str_body(&h.pk, "get", 3);
@@ -282,7 +282,7 @@ Test(api, strict_request_decoding)
     cr_assert_eq(hand_decode(&h), PX_ETYPE);
 
     hand_init(&h, 3);
-    hand_uint(&h, "v", 1);
+    hand_uint(&h, "v", PX_API_VERSION);
     hand_key(&h, "op");
     msgpack_pack_double(&h.pk, 1.0);
     hand_uint(&h, "seq", 1);

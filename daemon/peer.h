@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * peer.h - the peer manager: TCP links to other nodes, secured by the secret handshake and
+ * box-stream, carrying wire messages (protocol/wire.h). docs/peers.md describes the
+ * connection lifecycle, the timers and the limits.
+ *
+ * The manager listens on network.listen (when set), dials every configured peer and keeps
+ * it connected (exponential backoff with jitter between attempts), and accepts nodes whose
+ * key is listed, or any node of the network with accept_unknown_peers. Between two nodes
+ * at most one connection survives: when a second one completes, both sides keep the one
+ * dialed by the node with the smaller public key and close the other.
+ *
+ * Each connection is a struct px_peer (private to peer.c) that embeds its handles and is
+ * freed by the close callback of its last handle. All of it runs on the daemon's loop.
+ */
+#ifndef PX_PEER_H
+#define PX_PEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "protocol/sign.h"
+
+struct px_peer_mgr;
+
+enum px_peer_state {
+    PX_PEER_CONNECTING,  /* TCP connect in progress (or accepted, not yet started) */
+    PX_PEER_HANDSHAKE,   /* the secret handshake is running */
+    PX_PEER_ESTABLISHED, /* box-stream up; hello, ping, bye... */
+    PX_PEER_CLOSING,     /* bye and goodbye sent or being sent; handles closing */
+    PX_PEER_NSTATES
+};
+
+/* One row of the peer table (px_peer_list): a connection, or a configured peer without one. */
+struct px_peer_info {
+    bool has_key; /* false: an inbound link before msg3 */
+    uint8_t public_key[PX_SIGN_PUBLICKEYBYTES];
+    char name[PX_CONFIG_MAX_NAME + 1];     /* from its hello, sanitised; "" before */
+    char address[PX_CONFIG_MAX_HOST + 10]; /* host:port */
+    const char *direction;                 /* "in", "out" (static) */
+    const char *state;                     /* "connecting", ..., or "idle" (static) */
+    uint64_t since_ms;                     /* wall clock of the last state change */
+    uint64_t bytes_in, bytes_out;          /* on the TCP connection */
+    char last_error[128];                  /* sanitised; "" when none */
+};
+
+/*
+ * Starts the manager on d->loop with cfg (copied where needed; cfg may go away after the
+ * call): binds and listens on cfg->listen unless its kind is NONE, and schedules a dial
+ * to each configured peer. Returns 0 and *out, or a PX_E* code with a one-line reason in
+ * err (nothing is left running then).
+ */
+int px_peer_start(struct px_daemon *d, const struct px_config *cfg, struct px_peer_mgr **out,
+                  char *err, size_t errlen);
+
+/* Established connections, for `praxis status`. 0 when m is NULL. */
+size_t px_peer_count_established(const struct px_peer_mgr *m);
+
+/*
+ * Fills out[0..cap) with the peer table and returns the number of rows written: every
+ * connection, then every configured peer that has none. Borrowed pointers in a row (the
+ * static strings) stay valid; the rest is copied.
+ */
+size_t px_peer_list(const struct px_peer_mgr *m, struct px_peer_info *out, size_t cap);
+
+/* Rows px_peer_list would write now, for sizing its buffer. */
+size_t px_peer_list_size(const struct px_peer_mgr *m);
+
+/*
+ * Shutdown: stops listening and dialing, says bye to every established peer (with a
+ * box-stream goodbye), closes every handle; cb(arg) runs once the last one is closed and
+ * the manager is freed. A NULL m runs cb at once.
+ */
+void px_peer_close(struct px_peer_mgr *m, void (*cb)(void *arg), void *arg);
+
+/* "connecting", "handshake", "established", "closing". */
+const char *px_peer_state_name(enum px_peer_state s);
+
+#endif
