@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * boxstream.c - box-stream sealing and opening; see boxstream.h and docs/handshake.md.
+ * boxstream.c - box-stream sealing and opening; see boxstream.h and docs/protocol.md section 9.
  *
  * A frame's length is only known once its header has authenticated, so the opener checks
  * it at that point, against PX_BOXSTREAM_MAX_BODY, before anything of the body is

@@ -11,7 +11,7 @@
  * and the next frame uses n + 2. The stream ends with a goodbye: a header whose plaintext
  * is 18 zero bytes, sealed with the next header nonce. "+" is a big-endian increment of the
  * 24-byte nonce that wraps from all-0xff to zero (libsodium's sodium_increment is
- * little-endian and would not interoperate). docs/handshake.md has the details.
+ * little-endian and would not interoperate). docs/protocol.md section 9 has the details.
  *
  * The opener is stricter than the JS reference, which accepts any length up to 65535, a
  * zero-length frame, and bytes after the goodbye: here a length above

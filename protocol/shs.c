@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * shs.c - the secret handshake state machines; see shs.h and docs/handshake.md.
+ * shs.c - the secret handshake state machines; see shs.h and docs/protocol.md section 9.
  *
  * Names follow the SSB write-ups: the client is A (long-term Ed25519 key A, ephemeral
  * X25519 key a), the server is B (B, b); N is the network key. "curve(K)" is the X25519

@@ -3,7 +3,7 @@
  * shs.h - the Secure Scuttlebutt secret handshake (SHS), as two pure state machines.
  *
  * Byte-compatible with the deployed JS module `secret-handshake` 1.1.x, which differs from
- * the paper; docs/handshake.md has the byte layouts. Four fixed-size messages cross the
+ * the paper; docs/protocol.md section 9 has the byte layouts. Four fixed-size messages cross the
  * wire:
  *
  *   client -> server  msg1  64 bytes   hmac_N(a_eph_pk) || a_eph_pk

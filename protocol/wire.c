@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* wire.c - the peer message codec; see wire.h and docs/wire.md. */
+/* wire.c - the peer message codec; see wire.h and docs/protocol.md section 10. */
 #include "wire.h"
 
 #include <string.h>

@@ -22,7 +22,7 @@
  * borrows: ids, records and strings in a decoded struct point into the decoded buffer
  * (strings are not NUL-terminated). Encoding writes into caller memory. The record bytes
  * of a records message are not looked into here: the receiver checks each one in full.
- * Which message may come when is the peer manager's business (docs/wire.md).
+ * Which message may come when is the peer manager's business (docs/protocol.md section 10.5).
  */
 #ifndef PX_WIRE_H
 #define PX_WIRE_H

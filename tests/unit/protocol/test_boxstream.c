@@ -311,7 +311,7 @@ Test(boxstream, vectors_encrypt_cases)
 
 /*
  * What we expect where we are stricter than the reference. Each row names one of the
- * "reference-behaviour" cases; docs/handshake.md explains the choice.
+ * "reference-behaviour" cases; docs/protocol.md section 9.5 explains the choice.
  */
 struct strict_choice {
     const char *name;
