@@ -19,6 +19,7 @@
 struct px_db;
 struct px_ctl;
 struct px_peer_mgr;
+struct px_gossip;
 
 struct px_daemon {
     uv_loop_t *loop;
@@ -27,6 +28,7 @@ struct px_daemon {
     struct px_db *db;
     struct px_ctl *ctl;
     struct px_peer_mgr *peers; /* NULL before start and after shutdown */
+    struct px_gossip *gossip;  /* replication; NULL before start and after shutdown */
     const char *version;
     uint64_t started_ms;   /* wall clock at start, for uptime */
     uint64_t last_created; /* the newest created time this node has signed */

@@ -39,6 +39,8 @@ struct px_db {
     void *close_arg;
     px_db_commit_cb *on_commit;
     void *commit_arg;
+    px_db_items_cb *on_items;
+    void *items_arg;
     int64_t max_rowid_at_open;
 };
 
@@ -102,6 +104,13 @@ fail:
     return rc;
 }
 
+void
+px_db_on_items(struct px_db *db, px_db_items_cb *cb, void *arg)
+{
+    db->on_items = cb;
+    db->items_arg = arg;
+}
+
 int64_t
 px_db_max_rowid_at_open(const struct px_db *db)
 {
@@ -133,6 +142,10 @@ write_after(uv_work_t *req, int status)
 
     (void)status; /* write jobs are never cancelled */
     db->writing = false;
+    /* Before the requests' callbacks, which may free their items. */
+    if (job->rc == 0 && db->on_items != NULL) {
+        db->on_items(db->items_arg, job->items, job->n_items);
+    }
     while (w != NULL) {
         struct px_db_write *next = w->next;
 

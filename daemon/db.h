@@ -30,6 +30,11 @@ typedef void px_db_write_cb(void *arg, int rc);
  * rowid, so that live queries can look for new matches. */
 typedef void px_db_commit_cb(void *arg, int64_t max_rowid);
 
+/* Called on the loop after each committed transaction, before its requests' callbacks,
+ * with every item of it (results set; items[i]->result 0 for the ones stored). The items
+ * are borrowed for the call. */
+typedef void px_db_items_cb(void *arg, struct px_store_item *const *items, size_t n);
+
 /* A write request; the caller owns it (and items) until its callback has run. */
 struct px_db_write {
     struct px_store_item **items;
@@ -60,6 +65,9 @@ struct px_db_read {
 /* Opens one writer and `readers` reader connections to the store at path. */
 int px_db_open(uv_loop_t *loop, const char *path, unsigned readers, px_db_commit_cb *on_commit,
                void *commit_arg, struct px_db **out, char *err, size_t errlen);
+
+/* Sets (or with NULL clears) the hook told about each committed transaction's items. */
+void px_db_on_items(struct px_db *db, px_db_items_cb *cb, void *arg);
 
 /* The newest rowid when the store was opened (0 when empty). */
 int64_t px_db_max_rowid_at_open(const struct px_db *db);

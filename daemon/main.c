@@ -22,6 +22,7 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "db.h"
+#include "gossip.h"
 #include "log.h"
 #include "peer.h"
 #include "protocol/buf.h"
@@ -93,6 +94,9 @@ db_closed(void *arg)
     struct app *app = arg;
 
     app->d.db = NULL;
+    /* No store job is left to call back into replication. */
+    px_gossip_free(app->d.gossip);
+    app->d.gossip = NULL;
     uv_close((uv_handle_t *)&app->sigint, on_signal_close);
     uv_close((uv_handle_t *)&app->sigterm, on_signal_close);
 }
@@ -103,6 +107,7 @@ peers_closed(void *arg)
     struct app *app = arg;
 
     app->d.peers = NULL;
+    px_gossip_stop(app->d.gossip);
     /* Writes already queued finish (and are acknowledged to nobody, but durable). */
     px_db_close(app->d.db, db_closed, app);
 }
@@ -334,6 +339,9 @@ main(int argc, char **argv)
     ctl_opt.max_queue = (size_t)app.cfg->max_client_queue;
     if (px_ctl_start(&app.d, &ctl_opt, &app.d.ctl, err, sizeof(err)) != 0) {
         px_fatalx("%s", err);
+    }
+    if ((rc = px_gossip_new(&app.d, app.cfg, &app.d.gossip)) != 0) {
+        px_fatalx("cannot start replication: %s", px_strerror(rc));
     }
     if (px_peer_start(&app.d, app.cfg, &app.d.peers, err, sizeof(err)) != 0) {
         px_fatalx("%s", err);

@@ -26,6 +26,7 @@
 #include <sodium.h>
 #include <uv.h>
 
+#include "gossip.h"
 #include "log.h"
 #include "protocol/boxstream.h"
 #include "protocol/buf.h"
@@ -39,7 +40,8 @@
 #define PEER_CLOSE_GRACE_MS 2000       /* for the bye and goodbye to leave */
 #define PEER_BACKOFF_MIN_MS 1000
 #define PEER_BACKOFF_MAX_MS 60000
-#define PEER_SMALL_MSG      2048 /* hello, ping, pong, bye: what we send today */
+#define PEER_SMALL_MSG      2048  /* hello, ping, pong, bye: encoded on the stack */
+#define PEER_PENALTY_MS     60000 /* a peer dropped for misbehaving: no link for this long */
 
 enum peer_event {
     EV_TCP_UP,    /* connected (outbound) or accepted (inbound) */
@@ -91,6 +93,7 @@ struct dial {
     struct px_peer *conn; /* our outgoing connection in progress, or NULL */
     uint64_t backoff_ms;
     uint64_t since_ms;
+    uint64_t banned_until; /* px_daemon_now_ms; 0: not banned */
     char last_error[128];
 };
 
@@ -133,6 +136,9 @@ struct px_peer {
     bool reading, paused;
     bool ping_out;
     uint64_t ping_nonce;
+    struct px_gossip_link *link; /* replication state, from the peer's hello to closing */
+    struct px_gossip_link_stats last_stats; /* kept after the link goes */
+    bool had_link;
 };
 
 struct px_peer_mgr {
@@ -426,6 +432,9 @@ peer_on_write(uv_write_t *req, int status)
         px_log_debug("peer %u: output drained; reading again", p->id);
         peer_resume(p);
     }
+    if (p->link != NULL && p->state == PX_PEER_ESTABLISHED) {
+        px_gossip_link_writable(p->link);
+    }
     peer_unref(p);
 }
 
@@ -473,17 +482,28 @@ write_raw(struct px_peer *p, const uint8_t *data, size_t len)
 static void
 send_msg(struct px_peer *p, const struct px_wire_msg *msg)
 {
-    uint8_t plain[PEER_SMALL_MSG];
-    uint8_t *out;
+    uint8_t small[PEER_SMALL_MSG];
+    uint8_t *plain = small, *out;
     size_t len, n, off = 0, olen = 0;
     int rc;
 
     if (!p->box || p->sealer.closed) {
         return;
     }
-    if ((rc = px_wire_encode(msg, plain, sizeof(plain), &len)) != 0) {
+    rc = px_wire_encode(msg, plain, sizeof(small), &len);
+    if (rc == PX_ETOOBIG) {
+        /* Records and reconcile messages: up to PX_WIRE_MAX_MSG, on the heap. */
+        if ((plain = malloc(4 + (size_t)PX_WIRE_MAX_MSG)) == NULL) {
+            abort();
+        }
+        rc = px_wire_encode(msg, plain, 4 + (size_t)PX_WIRE_MAX_MSG, &len);
+    }
+    if (rc != 0) {
         px_log_error("peer %u: cannot encode %s: %s", p->id, px_wire_type_name(msg->type),
                      px_strerror(rc));
+        if (plain != small) {
+            free(plain);
+        }
         return;
     }
     n = (len + PX_BOXSTREAM_MAX_BODY - 1) / PX_BOXSTREAM_MAX_BODY;
@@ -498,10 +518,16 @@ send_msg(struct px_peer *p, const struct px_wire_msg *msg)
                                len + n * PX_BOXSTREAM_HEADER_BYTES - olen, &got);
         if (rc != 0) {
             free(out);
+            if (plain != small) {
+                free(plain);
+            }
             return;
         }
         off += piece;
         olen += got;
+    }
+    if (plain != small) {
+        free(plain);
     }
     write_raw(p, out, olen);
     free(out);
@@ -701,6 +727,13 @@ peer_fsm(struct px_peer *p, enum peer_event ev, const char *reason)
         establish(p);
         break;
     case PX_PEER_CLOSING:
+        if (p->link != NULL) {
+            struct px_gossip_link *l = p->link;
+
+            px_gossip_link_stats(l, &p->last_stats);
+            p->link = NULL;
+            px_gossip_link_down(l);
+        }
         if (ev != EV_SHUTDOWN && ev != EV_DUPLICATE) {
             size_t n =
                 strlen(why) < sizeof(p->last_error) - 1 ? strlen(why) : sizeof(p->last_error) - 1;
@@ -760,10 +793,16 @@ peer_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static bool
 key_allowed(struct px_peer_mgr *m, const uint8_t pk[PX_SIGN_PUBLICKEYBYTES])
 {
+    struct dial *dl;
+
     if (sodium_memcmp(pk, m->d->identity.pk, PX_SIGN_PUBLICKEYBYTES) == 0) {
         return false; /* ourselves, through some loop */
     }
-    return m->accept_unknown || find_dial(m, pk) != NULL;
+    dl = find_dial(m, pk);
+    if (dl != NULL && dl->banned_until > px_daemon_now_ms()) {
+        return false; /* dropped for misbehaving a short while ago */
+    }
+    return m->accept_unknown || dl != NULL;
 }
 
 static void
@@ -888,6 +927,13 @@ dispatch(struct px_peer *p, const uint8_t *body, size_t len)
         if (p->dial != NULL || (p->dial = find_dial(m, p->pk)) != NULL) {
             p->dial->backoff_ms = PEER_BACKOFF_MIN_MS;
         }
+        if (m->d->gossip != NULL) {
+            char label[320];
+
+            p->had_link = true;
+            p->link = px_gossip_link_up(m->d->gossip, p, p->outbound,
+                                        peer_label(p, label, sizeof(label)));
+        }
         break;
     case PX_WIRE_PING:
         send_ping(p, PX_WIRE_PONG, msg->nonce);
@@ -906,8 +952,12 @@ dispatch(struct px_peer *p, const uint8_t *body, size_t len)
     case PX_WIRE_WANT:
     case PX_WIRE_RECORDS:
     case PX_WIRE_RECONCILE:
-        /* Replication comes next; for now these are accepted and ignored. */
-        px_log_debug("peer %u: ignoring %s", p->id, px_wire_type_name(msg->type));
+        /* Replication: gossip.c. */
+        if (p->link != NULL) {
+            px_gossip_recv(p->link, msg);
+        } else {
+            px_log_debug("peer %u: ignoring %s", p->id, px_wire_type_name(msg->type));
+        }
         break;
     }
 }
@@ -1436,6 +1486,11 @@ px_peer_list(const struct px_peer_mgr *m, struct px_peer_info *out, size_t cap)
         r->bytes_in = p->bytes_in;
         r->bytes_out = p->bytes_out;
         memcpy(r->last_error, p->last_error, sizeof(r->last_error));
+        if (p->link != NULL) {
+            px_gossip_link_stats(p->link, &r->gossip);
+        } else if (p->had_link) {
+            r->gossip = p->last_stats;
+        }
     }
     for (size_t i = 0; i < m->n_dials && n < cap; i++) {
         const struct dial *dl = &m->dials[i];
@@ -1485,4 +1540,34 @@ px_peer_close(struct px_peer_mgr *m, void (*cb)(void *arg), void *arg)
         peer_fsm(p, EV_SHUTDOWN, "this node is shutting down");
     }
     mgr_unref(m);
+}
+
+void
+px_peer_send(struct px_peer *p, const struct px_wire_msg *msg)
+{
+    if (p->state == PX_PEER_ESTABLISHED) {
+        send_msg(p, msg);
+    }
+}
+
+size_t
+px_peer_write_queue(const struct px_peer *p)
+{
+    return uv_stream_get_write_queue_size((const uv_stream_t *)&p->tcp);
+}
+
+void
+px_peer_drop(struct px_peer *p, const char *reason)
+{
+    struct dial *dl = p->dial != NULL ? p->dial : (p->has_key ? find_dial(p->m, p->pk) : NULL);
+
+    if (p->state != PX_PEER_ESTABLISHED) {
+        return;
+    }
+    /* Neither side links again for a while: we do not dial it, and refuse its dials. */
+    if (dl != NULL) {
+        dl->backoff_ms = PEER_PENALTY_MS;
+        dl->banned_until = px_daemon_now_ms() + PEER_PENALTY_MS;
+    }
+    peer_fsm(p, EV_PROTO, reason);
 }

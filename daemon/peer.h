@@ -22,9 +22,12 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "gossip.h"
 #include "protocol/sign.h"
+#include "protocol/wire.h"
 
 struct px_peer_mgr;
+struct px_peer;
 
 enum px_peer_state {
     PX_PEER_CONNECTING,  /* TCP connect in progress (or accepted, not yet started) */
@@ -45,6 +48,7 @@ struct px_peer_info {
     uint64_t since_ms;                     /* wall clock of the last state change */
     uint64_t bytes_in, bytes_out;          /* on the TCP connection */
     char last_error[128];                  /* sanitised; "" when none */
+    struct px_gossip_link_stats gossip;    /* replication counters; zero before hello */
 };
 
 /*
@@ -75,6 +79,23 @@ size_t px_peer_list_size(const struct px_peer_mgr *m);
  * the manager is freed. A NULL m runs cb at once.
  */
 void px_peer_close(struct px_peer_mgr *m, void (*cb)(void *arg), void *arg);
+
+/*
+ * Sends a wire message to an established peer (encoded and sealed at once; msg is
+ * borrowed for the call). Nothing happens in any other state. A write failure closes the
+ * connection, and with it the gossip link, before this returns.
+ */
+void px_peer_send(struct px_peer *p, const struct px_wire_msg *msg);
+
+/* Bytes queued to the peer's socket and not yet written. */
+size_t px_peer_write_queue(const struct px_peer *p);
+
+/*
+ * Drops a misbehaving established peer: logs the reason (one warning), sends bye with
+ * PX_EPROTO and the reason, closes. If the peer is on a peer line, we neither dial it nor
+ * accept it for a minute. The gossip link goes down before this returns.
+ */
+void px_peer_drop(struct px_peer *p, const char *reason);
 
 /* "connecting", "handshake", "established", "closing". */
 const char *px_peer_state_name(enum px_peer_state s);

@@ -84,6 +84,8 @@ enum stmt {
     S_DEL_RECORD,
     S_RETRACTED_ADD,
     S_FETCH,
+    S_HELD,
+    S_RAW_BY_ID,
     S_COUNT
 };
 
@@ -96,7 +98,7 @@ static const char *const stmt_sql[S_COUNT] = {
                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
                  " ON CONFLICT (id) DO NOTHING",
     [S_IS_RETRACTED] = "SELECT 1 FROM retracted WHERE target = ?1 AND author = ?2",
-    [S_BY_ID] = "SELECT rowid, author, type, raw, ref FROM records WHERE id = ?1",
+    [S_BY_ID] = "SELECT rowid, author, type, raw, ref, created FROM records WHERE id = ?1",
     [S_SUPERSEDE] = "UPDATE records SET superseded = 1"
                     " WHERE id = ?1 AND author = ?2 AND type = 1",
     [S_HAS_CORRECTION] = "SELECT 1 FROM records WHERE ref = ?1 AND author = ?2 AND type = 1",
@@ -113,6 +115,11 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_RETRACTED_ADD] = "INSERT OR IGNORE INTO retracted (target, author, retraction)"
                         " VALUES (?1, ?2, ?3)",
     [S_FETCH] = "SELECT raw FROM records WHERE rowid = ?1",
+    /* Held means stored. A retracted id is not "held": the retracted table is keyed by
+     * author too, and only the insert knows the author, so a retraction by someone else
+     * cannot stop a case from being fetched. */
+    [S_HELD] = "SELECT 1 FROM records WHERE id = ?1",
+    [S_RAW_BY_ID] = "SELECT raw FROM records WHERE id = ?1",
 };
 
 struct px_store {
@@ -384,6 +391,7 @@ struct found_row {
     int type;
     bool has_ref;
     uint8_t ref[PX_ID_BYTES];
+    uint64_t created;
 };
 
 static int
@@ -402,6 +410,7 @@ find_by_id(struct px_store *s, const uint8_t id[PX_ID_BYTES], struct found_row *
         f->found = true;
         f->rowid = sqlite3_column_int64(st, 0);
         f->type = sqlite3_column_int(st, 2);
+        f->created = (uint64_t)sqlite3_column_int64(st, 5);
         if (a != NULL && sqlite3_column_bytes(st, 1) == PX_SIGN_PUBLICKEYBYTES) {
             memcpy(f->author, a, PX_SIGN_PUBLICKEYBYTES);
         }
@@ -598,6 +607,9 @@ insert_retraction(struct px_store *s, struct px_store_item *it, uint64_t now_ms)
         if ((rc = purge_case(s, target.rowid)) != 0) {
             return rc;
         }
+        it->purged = true;
+        it->purged_created = target.created;
+        memcpy(it->purged_id, r->rt.target, PX_ID_BYTES);
         /* If the purged case was a correction, what it corrected may be current again. */
         if (target.has_ref) {
             bind_blob(s->stmt[S_UNSUPERSEDE], 1, target.ref, PX_ID_BYTES);
@@ -626,6 +638,7 @@ px_store_insert(struct px_store *s, struct px_store_item *const *items, size_t n
 
         it->result = 0;
         it->rowid = 0;
+        it->purged = false;
         rc = it->rec.type == PX_RECORD_CASE ? insert_case(s, it, now_ms)
                                             : insert_retraction(s, it, now_ms);
         if (rc != 0) {
@@ -641,6 +654,7 @@ fail:
     for (size_t i = 0; i < n; i++) {
         items[i]->rowid = 0;
         items[i]->result = rc;
+        items[i]->purged = false;
     }
     return rc;
 }
@@ -1213,6 +1227,73 @@ px_store_fetch(struct px_store *s, const int64_t *rowids, size_t n, px_store_row
         }
         sqlite3_reset(st);
     }
+    return rc;
+}
+
+int
+px_store_missing(struct px_store *s, const uint8_t *ids, size_t n, bool *missing)
+{
+    sqlite3_stmt *st = s->stmt[S_HELD];
+    int rc;
+
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+
+        bind_blob(st, 1, ids + i * PX_ID_BYTES, PX_ID_BYTES);
+        if ((rc = step_exists(st, &found)) != 0) {
+            return rc;
+        }
+        missing[i] = !found;
+    }
+    return 0;
+}
+
+int
+px_store_fetch_ids(struct px_store *s, const uint8_t *ids, size_t n, px_store_id_cb *cb, void *arg)
+{
+    sqlite3_stmt *st = s->stmt[S_RAW_BY_ID];
+    int rc = 0;
+
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        int step;
+
+        bind_blob(st, 1, ids + i * PX_ID_BYTES, PX_ID_BYTES);
+        step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            rc = cb(arg, ids + i * PX_ID_BYTES, sqlite3_column_blob(st, 0),
+                    (size_t)sqlite3_column_bytes(st, 0));
+        } else if (step != SQLITE_DONE) {
+            rc = map_sqlite(step);
+        }
+        sqlite3_reset(st);
+    }
+    return rc;
+}
+
+int
+px_store_index(struct px_store *s, px_store_index_cb *cb, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, step;
+
+    rc = sqlite3_prepare_v2(s->db, "SELECT created, id FROM records", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        return map_sqlite(rc);
+    }
+    rc = 0;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const void *id = sqlite3_column_blob(st, 1);
+
+        if (id == NULL || sqlite3_column_bytes(st, 1) != PX_ID_BYTES) {
+            rc = PX_EIO;
+            break;
+        }
+        rc = cb(arg, (uint64_t)sqlite3_column_int64(st, 0), id);
+    }
+    if (rc == 0 && step != SQLITE_DONE) {
+        rc = map_sqlite(step);
+    }
+    sqlite3_finalize(st);
     return rc;
 }
 

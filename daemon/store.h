@@ -32,8 +32,15 @@ struct px_store_item {
     size_t len;
     struct px_record rec; /* in: decoded from raw, signature already verified */
     bool local;           /* in: published here; what it refers to must exist and be ours */
+    uint64_t origin;      /* in: who sent it (the gossip layer's peer number), 0 for local;
+                           * the store does not look at it */
     int result;           /* out: 0 stored, PX_EEXIST already held, or why it was refused */
     int64_t rowid;        /* out: its row when stored */
+    /* out: a stored retraction that purged a held case sets purged and names that case,
+     * so that the reconciliation index can forget it */
+    bool purged;
+    uint64_t purged_created;
+    uint8_t purged_id[PX_ID_BYTES];
 };
 
 struct px_store_stats {
@@ -103,6 +110,31 @@ int px_store_get(struct px_store *s, const char *hex, size_t len, bool history, 
 typedef int px_store_row_cb(void *arg, int64_t rowid, const uint8_t *raw, size_t len);
 int px_store_fetch(struct px_store *s, const int64_t *rowids, size_t n, px_store_row_cb *cb,
                    void *arg);
+
+/*
+ * For each of n ids (n * PX_ID_BYTES bytes at ids), sets missing[i] when the store holds
+ * no record with that id: the ids worth asking a peer for. A retracted id counts as
+ * missing, because whether the retraction applies depends on the author, which only the
+ * record itself tells; the insert then refuses it (PX_ERETRACTED). Returns 0 or PX_EIO.
+ */
+int px_store_missing(struct px_store *s, const uint8_t *ids, size_t n, bool *missing);
+
+/*
+ * Calls cb for each of the n ids at ids[i * PX_ID_BYTES] that the store holds, in that
+ * order, with its signed bytes (valid only during the call); ids not held are skipped. cb
+ * returns 0 to go on, non-zero to stop (returned as is). Returns 0 or PX_EIO.
+ */
+typedef int px_store_id_cb(void *arg, const uint8_t *id, const uint8_t *raw, size_t len);
+int px_store_fetch_ids(struct px_store *s, const uint8_t *ids, size_t n, px_store_id_cb *cb,
+                       void *arg);
+
+/*
+ * Calls cb with (created, id) of every stored record, in no particular order (id valid
+ * only during the call), to build the reconciliation index. cb returns 0 to go on,
+ * non-zero to stop (returned as is). Returns 0 or PX_EIO.
+ */
+typedef int px_store_index_cb(void *arg, uint64_t created, const uint8_t *id);
+int px_store_index(struct px_store *s, px_store_index_cb *cb, void *arg);
 
 /* Counts and sizes. 0 or PX_EIO. */
 int px_store_stats(struct px_store *s, struct px_store_stats *st);

@@ -1,0 +1,539 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_gossip.c - replication between real praxisd nodes on 127.0.0.1: push along a
+ * chain, both directions, corrections and retractions, catching up after a restart
+ * (anti-entropy), a triangle storing each record once, and a raw test peer that sends a
+ * forged record and is dropped. Ports are chosen at run time; every wait polls `praxis`
+ * against a deadline.
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "common/identity.h"
+#include "daemon/config.h"
+#include "daemon/ingest.h"
+#include "protocol/boxstream.h"
+#include "protocol/buf.h"
+#include "protocol/err.h"
+#include "protocol/record.h"
+#include "protocol/shs.h"
+#include "protocol/wire.h"
+#include "util/daemon_util.h"
+
+#define WAIT_MS 20000
+
+static char *tmp;
+
+static void
+setup(void)
+{
+    unsetenv("PRAXIS_SOCKET");
+    tmp = px_test_tmpdir();
+}
+
+static void
+teardown(void)
+{
+    px_test_rmtree(tmp);
+    free(tmp);
+}
+
+TestSuite(gossip, .init = setup, .fini = teardown, .timeout = 90);
+
+struct node {
+    struct px_testd d;
+    char *dir;
+    char key[65];
+    uint16_t port;
+    char listen[32];
+};
+
+static void
+pause_a_little(void)
+{
+    struct timespec ts = {0, 50 * 1000 * 1000};
+
+    nanosleep(&ts, NULL);
+}
+
+static void
+node_init(struct node *n, const char *name)
+{
+    struct px_run r;
+    json_error_t jerr;
+    json_t *o;
+
+    memset(n, 0, sizeof(*n));
+    cr_assert(asprintf(&n->dir, "%s/%s", tmp, name) > 0);
+    px_testd_start(&n->d, n->dir);
+    px_testd_praxis(&n->d, &r, NULL, 0, "status", "--json", NULL);
+    cr_assert_eq(r.status, 0, "status: %s", r.err);
+    o = json_loads(r.out, 0, &jerr);
+    cr_assert_not_null(o);
+    snprintf(n->key, sizeof(n->key), "%s", json_string_value(json_object_get(o, "public_key")));
+    json_decref(o);
+    px_run_free(&r);
+    px_testd_free(&n->d);
+    n->port = px_test_free_port();
+    snprintf(n->listen, sizeof(n->listen), "127.0.0.1:%u", n->port);
+}
+
+static void
+node_start(struct node *n, const char *config)
+{
+    struct px_testd_options opt = {.listen = n->listen, .config = config};
+
+    px_testd_start_opts(&n->d, n->dir, &opt);
+}
+
+static void
+node_free(struct node *n)
+{
+    px_testd_free(&n->d);
+    free(n->dir);
+}
+
+static char *
+peer_config(const char *extra, struct node *const *peers, size_t n)
+{
+    char *text = NULL, *next;
+
+    cr_assert(asprintf(&text, "[network]\n%s", extra != NULL ? extra : "") > 0);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(
+            asprintf(&next, "%speer = 127.0.0.1:%u %s\n", text, peers[i]->port, peers[i]->key) > 0);
+        free(text);
+        text = next;
+    }
+    return text;
+}
+
+/* Publishes one case with this title; returns its id in id[65]. */
+static void
+publish(const struct node *n, const char *title, char id[65])
+{
+    struct px_run r;
+    char *text;
+    json_error_t jerr;
+    json_t *o;
+
+    cr_assert(asprintf(&text,
+                       "{\"practice\": \"good\", \"title\": \"%s\", \"summary\": \"s\", "
+                       "\"language\": \"en\", \"license\": \"CC-BY-4.0\"}\n",
+                       title) > 0);
+    px_testd_praxis(&n->d, &r, text, strlen(text), "publish", "--json", "-", NULL);
+    cr_assert_eq(r.status, 0, "publish: %s", r.err);
+    o = json_loads(r.out, JSON_DISABLE_EOF_CHECK, &jerr);
+    cr_assert_not_null(o, "%s", r.out);
+    snprintf(id, 65, "%s", json_string_value(json_object_get(o, "id")));
+    cr_assert_eq(strlen(id), 64);
+    json_decref(o);
+    px_run_free(&r);
+    free(text);
+}
+
+/* Runs a command that prints one JSON object with an "id" (correct, retract). */
+static void
+run_id(const struct node *n, char id[65], const char *a1, const char *a2, const char *a3,
+       const char *a4)
+{
+    struct px_run r;
+    json_error_t jerr;
+    json_t *o;
+
+    px_testd_praxis(&n->d, &r, NULL, 0, a1, a2, a3, a4, "--json", NULL);
+    cr_assert_eq(r.status, 0, "%s: %s", a1, r.err);
+    o = json_loads(r.out, JSON_DISABLE_EOF_CHECK, &jerr);
+    cr_assert_not_null(o, "%s", r.out);
+    snprintf(id, 65, "%s", json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    px_run_free(&r);
+}
+
+static bool
+has_record(const struct node *n, const char *id)
+{
+    struct px_run r;
+    bool found;
+
+    px_testd_praxis(&n->d, &r, NULL, 0, "query", "--json", "--id", id, NULL);
+    cr_assert_eq(r.status, 0, "query: %s", r.err);
+    found = strstr(r.out, id) != NULL;
+    px_run_free(&r);
+    return found;
+}
+
+static void
+wait_record(const struct node *n, const char *id, bool want)
+{
+    int64_t deadline = px_testd_now_ms() + WAIT_MS;
+    char *log;
+
+    while (px_testd_now_ms() < deadline) {
+        if (has_record(n, id) == want) {
+            return;
+        }
+        pause_a_little();
+    }
+    log = px_testd_log(&n->d);
+    cr_assert_fail("node %s: record %.16s %s; log:\n%s", n->dir, id,
+                   want ? "never arrived" : "never went away", log);
+}
+
+static void
+wait_count(const struct node *n, uint64_t want)
+{
+    int64_t deadline = px_testd_now_ms() + WAIT_MS;
+    uint64_t got = 0;
+    char *log;
+
+    while (px_testd_now_ms() < deadline) {
+        if ((got = px_testd_records(&n->d)) == want) {
+            return;
+        }
+        pause_a_little();
+    }
+    log = px_testd_log(&n->d);
+    cr_assert_fail("node %s: %llu records, want %llu; log:\n%s", n->dir, (unsigned long long)got,
+                   (unsigned long long)want, log);
+}
+
+static void
+wait_log(const struct node *n, const char *text)
+{
+    int64_t deadline = px_testd_now_ms() + WAIT_MS;
+    char *log = NULL;
+
+    while (px_testd_now_ms() < deadline) {
+        free(log);
+        log = px_testd_log(&n->d);
+        if (strstr(log, text) != NULL) {
+            free(log);
+            return;
+        }
+        pause_a_little();
+    }
+    cr_assert_fail("node %s: no \"%s\" in the log:\n%s", n->dir, text, log);
+}
+
+Test(gossip, chain_push_corrections_and_retractions)
+{
+    struct node a, b, c;
+    struct node *pa[] = {&b}, *pb[] = {&a, &c}, *pc[] = {&b};
+    char *ca, *cb, *cc, x[65], y[65], x2[65], ry[65];
+    struct node *all[] = {&a, &b, &c};
+
+    node_init(&a, "a");
+    node_init(&b, "b");
+    node_init(&c, "c");
+    ca = peer_config(NULL, pa, 1);
+    cb = peer_config(NULL, pb, 2);
+    cc = peer_config(NULL, pc, 1);
+    node_start(&a, ca);
+    node_start(&b, cb);
+    node_start(&c, cc);
+    wait_log(&b, "hello from");
+
+    /* One record at each end of the chain: both reach every node. */
+    publish(&a, "From A", x);
+    publish(&c, "From C", y);
+    for (size_t i = 0; i < 3; i++) {
+        wait_record(all[i], x, true);
+        wait_record(all[i], y, true);
+    }
+    /* A correction at A and a retraction at C reach everyone; the retracted case goes. */
+    run_id(&a, x2, "correct", x, "--title", "From A, corrected");
+    run_id(&c, ry, "retract", y, "--reason", "withdrawn");
+    for (size_t i = 0; i < 3; i++) {
+        wait_record(all[i], x2, true);
+        wait_record(all[i], y, false);
+        /* x, its correction, the retraction: y itself is gone. */
+        wait_count(all[i], 3);
+    }
+    free(ca);
+    free(cb);
+    free(cc);
+    node_free(&a);
+    node_free(&b);
+    node_free(&c);
+}
+
+Test(gossip, stopped_node_catches_up)
+{
+    struct node a, b;
+    struct node *pa[] = {&b}, *pb[] = {&a};
+    char *ca, *cb, ids[3][65];
+
+    node_init(&a, "a");
+    node_init(&b, "b");
+    ca = peer_config(NULL, pa, 1);
+    cb = peer_config(NULL, pb, 1);
+    node_start(&a, ca);
+    node_start(&b, cb);
+    publish(&a, "Before", ids[0]);
+    wait_record(&b, ids[0], true);
+    cr_assert_eq(px_testd_stop(&b.d), 0);
+    /* Published while B is away: no push can reach it. */
+    publish(&a, "While away 1", ids[1]);
+    publish(&a, "While away 2", ids[2]);
+    px_testd_restart(&b.d);
+    wait_record(&b, ids[1], true);
+    wait_record(&b, ids[2], true);
+    wait_count(&b, 3);
+    /* Only anti-entropy could bring them: whichever node dialed reconciled. */
+    {
+        char *la = px_testd_log(&a.d), *lb = px_testd_log(&b.d);
+
+        cr_assert(strstr(la, "reconciled") != NULL || strstr(lb, "reconciled") != NULL,
+                  "no reconciliation logged:\n%s\n%s", la, lb);
+        free(la);
+        free(lb);
+    }
+    free(ca);
+    free(cb);
+    node_free(&a);
+    node_free(&b);
+}
+
+Test(gossip, triangle_stores_each_record_once)
+{
+    struct node a, b, c;
+    struct node *pa[] = {&b, &c}, *pb[] = {&a, &c}, *pc[] = {&a, &b};
+    char *ca, *cb, *cc, ids[4][65];
+    struct node *all[] = {&a, &b, &c};
+
+    node_init(&a, "a");
+    node_init(&b, "b");
+    node_init(&c, "c");
+    ca = peer_config(NULL, pa, 2);
+    cb = peer_config(NULL, pb, 2);
+    cc = peer_config(NULL, pc, 2);
+    node_start(&a, ca);
+    node_start(&b, cb);
+    node_start(&c, cc);
+    for (size_t i = 0; i < 4; i++) {
+        char title[32];
+
+        snprintf(title, sizeof(title), "Triangle %zu", i);
+        publish(all[i % 3], title, ids[i]);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        for (size_t k = 0; k < 4; k++) {
+            wait_record(all[i], ids[k], true);
+        }
+        wait_count(all[i], 4);
+    }
+    free(ca);
+    free(cb);
+    free(cc);
+    node_free(&a);
+    node_free(&b);
+    node_free(&c);
+}
+
+/* ---- A raw test peer ---- */
+
+struct raw_peer {
+    int fd;
+    struct px_boxstream_sealer sealer;
+    struct px_boxstream_opener opener;
+};
+
+static void
+read_exact(int fd, uint8_t *p, size_t n)
+{
+    size_t got = 0;
+
+    while (got < n) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        ssize_t k;
+
+        cr_assert_gt(poll(&pfd, 1, WAIT_MS), 0, "handshake reply timed out");
+        k = read(fd, p + got, n - got);
+        cr_assert_gt(k, 0, "the node closed during the handshake");
+        got += (size_t)k;
+    }
+}
+
+static void
+send_all(int fd, const uint8_t *p, size_t n)
+{
+    cr_assert_eq(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+static void
+raw_connect(struct raw_peer *rp, const struct px_identity *me, const struct node *n)
+{
+    struct px_config *cfg = calloc(1, sizeof(*cfg));
+    struct px_shs_client c;
+    struct px_shs_session s;
+    struct sockaddr_in sa;
+    uint8_t seed[PX_SHS_SEED_BYTES], srv[PX_SIGN_PUBLICKEYBYTES], m1[PX_SHS_MSG1_BYTES],
+        m2[PX_SHS_MSG2_BYTES], m3[PX_SHS_MSG3_BYTES], m4[PX_SHS_MSG4_BYTES];
+
+    cr_assert_not_null(cfg);
+    px_config_defaults(cfg);
+    cr_assert_eq(px_hex_decode(n->key, 64, srv, sizeof(srv)), 0);
+    randombytes_buf(seed, sizeof(seed));
+    cr_assert_eq(px_shs_client_init(&c, cfg->network_key, me, seed, srv), 0);
+    rp->fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(n->port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(rp->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(px_shs_client_msg1(&c, m1), 0);
+    send_all(rp->fd, m1, sizeof(m1));
+    read_exact(rp->fd, m2, sizeof(m2));
+    cr_assert_eq(px_shs_client_read_msg2(&c, m2, sizeof(m2)), 0);
+    cr_assert_eq(px_shs_client_msg3(&c, m3), 0);
+    send_all(rp->fd, m3, sizeof(m3));
+    read_exact(rp->fd, m4, sizeof(m4));
+    cr_assert_eq(px_shs_client_read_msg4(&c, m4, sizeof(m4)), 0);
+    cr_assert_eq(px_shs_client_session(&c, &s), 0);
+    px_boxstream_sealer_init(&rp->sealer, s.encrypt_key, s.encrypt_nonce);
+    px_boxstream_opener_init(&rp->opener, s.decrypt_key, s.decrypt_nonce);
+    px_shs_session_wipe(&s);
+    px_shs_client_fini(&c);
+    free(cfg);
+}
+
+/* Encodes, seals and sends one wire message. */
+static void
+raw_send(struct raw_peer *rp, const struct px_wire_msg *msg)
+{
+    size_t cap = 4 + PX_WIRE_MAX_MSG, len, off = 0;
+    uint8_t *plain = malloc(cap), *out = malloc(PX_BOXSTREAM_MAX_FRAME);
+
+    cr_assert(plain != NULL && out != NULL);
+    cr_assert_eq(px_wire_encode(msg, plain, cap, &len), 0);
+    while (off < len) {
+        size_t piece = len - off > PX_BOXSTREAM_MAX_BODY ? PX_BOXSTREAM_MAX_BODY : len - off, got;
+
+        cr_assert_eq(
+            px_boxstream_seal(&rp->sealer, plain + off, piece, out, PX_BOXSTREAM_MAX_FRAME, &got),
+            0);
+        send_all(rp->fd, out, got);
+        off += piece;
+    }
+    free(plain);
+    free(out);
+}
+
+/* Reads until the node closes the connection; true when it did within the deadline. */
+static bool
+raw_wait_closed(struct raw_peer *rp)
+{
+    int64_t deadline = px_testd_now_ms() + WAIT_MS;
+    uint8_t buf[4096];
+
+    while (px_testd_now_ms() < deadline) {
+        struct pollfd pfd = {rp->fd, POLLIN, 0};
+        ssize_t k;
+
+        if (poll(&pfd, 1, 200) <= 0) {
+            continue;
+        }
+        k = read(rp->fd, buf, sizeof(buf));
+        if (k <= 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The "case-full" known-answer record, decoded from tests/vectors/record_kat.txt. */
+static size_t
+kat_record(uint8_t *out, size_t cap)
+{
+    char path[512], *line = NULL;
+    size_t lcap = 0, len = 0;
+    bool in_case = false;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/record_kat.txt", PX_VECTORS_DIR);
+    cr_assert_not_null(f = fopen(path, "r"), "%s", path);
+    while (getline(&line, &lcap, f) > 0) {
+        if (strncmp(line, "name ", 5) == 0) {
+            in_case = strncmp(line + 5, "case-full", 9) == 0;
+        } else if (in_case && strncmp(line, "record ", 7) == 0) {
+            size_t hl = strcspn(line + 7, "\r\n");
+
+            cr_assert_leq(hl / 2, cap);
+            len = hl / 2;
+            cr_assert_eq(px_hex_decode(line + 7, hl, out, len), 0);
+            break;
+        }
+    }
+    free(line);
+    fclose(f);
+    cr_assert_gt(len, 0);
+    return len;
+}
+
+Test(gossip, forged_record_gets_the_peer_dropped)
+{
+    struct node a;
+    struct px_identity me;
+    struct raw_peer rp;
+    struct px_wire_msg *msg = calloc(1, sizeof(*msg));
+    struct px_policy any = {.any_author = true, .max_skew_ms = 60000};
+    struct px_record rec;
+    char mykey[65], *conf, id[65];
+    uint8_t raw[PX_RECORD_MAX];
+    size_t len;
+
+    cr_assert_not_null(msg);
+    cr_assert_eq(px_crypto_init(), 0);
+    cr_assert_eq(px_identity_generate(&me), 0);
+    px_hex_encode(me.pk, PX_SIGN_PUBLICKEYBYTES, mykey);
+    node_init(&a, "a");
+    /* The test peer is on a peer line (at a port nobody listens on). */
+    cr_assert(asprintf(&conf, "[network]\npeer = 127.0.0.1:%u %s\n", px_test_free_port(), mykey) >
+              0);
+    node_start(&a, conf);
+
+    /* A genuine record with the last byte of its signature flipped. */
+    len = kat_record(raw, sizeof(raw));
+    cr_assert_eq(px_ingest_check(&any, raw, len, (uint64_t)time(NULL) * 1000, &rec, NULL), 0);
+    px_hex_encode(rec.id, PX_ID_BYTES, id);
+    raw[len - 1] ^= 0x01;
+    cr_assert_eq(px_ingest_check(&any, raw, len, UINT64_C(1) << 50, &rec, NULL), PX_EBADSIG);
+
+    raw_connect(&rp, &me, &a);
+    msg->type = PX_WIRE_HELLO;
+    msg->version = PX_WIRE_VERSION;
+    msg->name = (struct px_str){"forger", 6};
+    raw_send(&rp, msg);
+    /* Unasked for, too; but the signature is what it is dropped for. */
+    memset(msg, 0, sizeof(*msg));
+    msg->type = PX_WIRE_RECORDS;
+    msg->n_records = 1;
+    msg->records[0] = raw;
+    msg->record_lens[0] = len;
+    raw_send(&rp, msg);
+
+    cr_assert(raw_wait_closed(&rp), "the node kept the forger connected");
+    wait_log(&a, "record with a bad signature");
+    cr_assert_eq(px_testd_records(&a.d), 0);
+    cr_assert(!has_record(&a, id));
+    close(rp.fd);
+    px_boxstream_sealer_fini(&rp.sealer);
+    px_boxstream_opener_fini(&rp.opener);
+    px_identity_wipe(&me);
+    free(conf);
+    free(msg);
+    node_free(&a);
+}
