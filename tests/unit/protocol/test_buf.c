@@ -406,20 +406,9 @@ Test(buf, hex_round_trip_all_bytes)
 
 Test(buf, hex_decode_bad_digits)
 {
-    static const char *const bad[] = {"0g",
-                                      "g0",
-                                      "0G",
-                                      " 0",
-                                      "0 ",
-                                      "-1",
-                                      "0x",
-                                      "\0"
-                                      "0",
-                                      ":0",
-                                      "/0",
-                                      "@0",
-                                      "`0",
-                                      "0\xff"};
+    static const char *const bad[] = {"0g", "g0", "0G",    " 0", "0 ",
+                                      "-1", "0x", "\0000", /* NUL, then '0' */
+                                      ":0", "/0", "@0",    "`0", "0\xff"};
     uint8_t out[1];
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
