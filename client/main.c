@@ -685,8 +685,9 @@ static const struct px_cli_command commands[] = {
      "usage: praxis status [--json]\n"
      "\n"
      "Shows praxisd's node key, its record counts (cases and retractions), the size of its\n"
-     "store, its uptime and version. --json prints one object with public_key, records,\n"
-     "cases, retractions, store_bytes, uptime_ms, peers and version.\n"
+     "store, its uptime and version, and how many peers are established. --json prints\n"
+     "one object with public_key, records, cases, retractions, store_bytes, uptime_ms,\n"
+     "peers (established) and version.\n"
      "\n"
      "      --json                JSON output\n" SOCKET_HELP
      "  -h, --help                show this help\n",
@@ -697,10 +698,16 @@ static const struct px_cli_command commands[] = {
      "Shows praxisd's peer table: every connection (incoming or outgoing, in any state)\n"
      "and every configured peer that has no connection now (state idle). For each: the\n"
      "peer's key, state (connecting, handshake, established, closing, idle), direction,\n"
-     "address, node name (from its hello), bytes in and out, how long in this state and\n"
-     "the last error. --json prints one object per line with public_key (hex, or null\n"
-     "before the handshake proved one), name, address, direction, state, since (ms since\n"
-     "the epoch), bytes_in, bytes_out and last_error.\n"
+     "address, node name (from its hello), bytes in and out, how long in this state, its\n"
+     "replication counters and the last error. The counters start when praxisd starts\n"
+     "and, for a configured peer, span its reconnections: SYNCED is how long ago the last\n"
+     "reconciliation with it finished (- for never), SENT the records sent to it, RECEIVED\n"
+     "the records it sent that were stored, DUP those already held, REJ those that failed\n"
+     "a check, WANTS the ids asked from it and not yet received.\n"
+     "--json prints one object per line with public_key (hex, or null before the\n"
+     "handshake proved one), name, address, direction, state, since (ms since the epoch),\n"
+     "bytes_in, bytes_out, last_error, last_sync (ms since the epoch, 0: never),\n"
+     "records_sent, records_received, duplicates, rejected and pending_wants.\n"
      "\n"
      "      --json                JSON Lines output\n" SOCKET_HELP
      "  -h, --help                show this help\n",

@@ -829,7 +829,7 @@ px_query_status(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int ar
                st->cases == 1 ? "" : "s", (unsigned long long)st->retractions,
                st->retractions == 1 ? "" : "s");
         printf("store        %s\n", size);
-        printf("peers        %llu\n", (unsigned long long)st->peers);
+        printf("peers        %llu established\n", (unsigned long long)st->peers);
         printf("socket       ");
         px_term_write(stdout, px_conn_path(c), strlen(px_conn_path(c)), NULL);
         putchar('\n');
@@ -846,19 +846,23 @@ print_peer(const struct px_api_peer *r, bool json, uint64_t now_ms)
     char key[2 * PX_SIGN_PUBLICKEYBYTES + 1] = "";
     char name[4 * PX_API_MAX_PEER_NAME + 4], addr[4 * PX_API_MAX_PEER_ADDR + 4];
     char dir[4 * PX_API_MAX_PEER_WORD + 4], state[4 * PX_API_MAX_PEER_WORD + 4];
-    char err[4 * PX_API_MAX_PEER_ERROR + 4], age[64];
+    char err[4 * PX_API_MAX_PEER_ERROR + 4], age[64], synced[64];
 
     if (r->has_key) {
         px_hex_encode(r->public_key, sizeof(r->public_key), key);
     }
     if (json) {
         json_t *o = json_pack(
-            "{s:o, s:s%, s:s%, s:s%, s:s%, s:I, s:I, s:I, s:s%}", "public_key",
-            r->has_key ? json_string(key) : json_null(), "name", r->name.p, (size_t)r->name.len,
-            "address", r->address.p, (size_t)r->address.len, "direction", r->direction.p,
-            (size_t)r->direction.len, "state", r->state.p, (size_t)r->state.len, "since",
-            (json_int_t)r->since_ms, "bytes_in", (json_int_t)r->bytes_in, "bytes_out",
-            (json_int_t)r->bytes_out, "last_error", r->last_error.p, (size_t)r->last_error.len);
+            "{s:o, s:s%, s:s%, s:s%, s:s%, s:I, s:I, s:I, s:s%, s:I, s:I, s:I, s:I, s:I, s:I}",
+            "public_key", r->has_key ? json_string(key) : json_null(), "name", r->name.p,
+            (size_t)r->name.len, "address", r->address.p, (size_t)r->address.len, "direction",
+            r->direction.p, (size_t)r->direction.len, "state", r->state.p, (size_t)r->state.len,
+            "since", (json_int_t)r->since_ms, "bytes_in", (json_int_t)r->bytes_in, "bytes_out",
+            (json_int_t)r->bytes_out, "last_error", r->last_error.p, (size_t)r->last_error.len,
+            "last_sync", (json_int_t)r->last_sync_ms, "records_sent", (json_int_t)r->records_sent,
+            "records_received", (json_int_t)r->records_received, "duplicates",
+            (json_int_t)r->duplicates, "rejected", (json_int_t)r->rejected, "pending_wants",
+            (json_int_t)r->pending_wants);
         char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 
         json_decref(o);
@@ -874,10 +878,20 @@ print_peer(const struct px_api_peer *r, bool json, uint64_t now_ms)
     px_term_escape(r->state.p, r->state.len, state, sizeof(state));
     px_term_escape(r->last_error.p, r->last_error.len, err, sizeof(err));
     format_uptime(now_ms > r->since_ms ? now_ms - r->since_ms : 0, age, sizeof(age));
-    printf("%-16.16s  %-11s  %-3s  %-21s  %-12s  %10llu  %10llu  %-10s  %s\n",
+    /* SYNCED is how long ago the last reconciliation finished; "-" when none has. */
+    if (r->last_sync_ms == 0) {
+        snprintf(synced, sizeof(synced), "-");
+    } else {
+        format_uptime(now_ms > r->last_sync_ms ? now_ms - r->last_sync_ms : 0, synced,
+                      sizeof(synced));
+    }
+    printf("%-16.16s  %-11s  %-3s  %-21s  %-12s  %10llu  %10llu  %-10s  %-10s  %8llu  %8llu  "
+           "%6llu  %6llu  %6llu  %s\n",
            r->has_key ? key : "-", state, dir, addr, name[0] != '\0' ? name : "-",
-           (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out, age,
-           err[0] != '\0' ? err : "-");
+           (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out, age, synced,
+           (unsigned long long)r->records_sent, (unsigned long long)r->records_received,
+           (unsigned long long)r->duplicates, (unsigned long long)r->rejected,
+           (unsigned long long)r->pending_wants, err[0] != '\0' ? err : "-");
 }
 
 int
@@ -938,8 +952,10 @@ px_query_peers(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int arg
             goto out;
         }
         if (!json && !header) {
-            printf("%-16s  %-11s  %-3s  %-21s  %-12s  %10s  %10s  %-10s  %s\n", "KEY", "STATE",
-                   "DIR", "ADDRESS", "NAME", "IN", "OUT", "FOR", "LAST ERROR");
+            printf("%-16s  %-11s  %-3s  %-21s  %-12s  %10s  %10s  %-10s  %-10s  %8s  %8s  %6s  "
+                   "%6s  %6s  %s\n",
+                   "KEY", "STATE", "DIR", "ADDRESS", "NAME", "IN", "OUT", "FOR", "SYNCED", "SENT",
+                   "RECEIVED", "DUP", "REJ", "WANTS", "LAST ERROR");
             header = true;
         }
         for (uint32_t i = 0; i < res->n_peers; i++) {

@@ -557,6 +557,12 @@ do_peers(struct op *op)
             a->bytes_in = r->bytes_in;
             a->bytes_out = r->bytes_out;
             a->last_error = str_of(r->last_error);
+            a->last_sync_ms = r->gossip.last_sync_ms;
+            a->records_sent = r->gossip.records_sent;
+            a->records_received = r->gossip.records_received;
+            a->duplicates = r->gossip.duplicates;
+            a->rejected = r->gossip.rejected;
+            a->pending_wants = r->gossip.pending_wants;
         }
         if (send_response(op->c, res) != 0) {
             break;

@@ -280,6 +280,23 @@ want_done(struct px_gossip *g, const uint8_t *id)
     }
 }
 
+/*
+ * l answered the want for id with a record that failed a check: the want is no longer
+ * outstanding with l (its pending count drops), but the id is not done either, so it may
+ * be asked again, from anyone, once the want window has passed. Another link's want for
+ * the same id is left alone.
+ */
+static void
+want_failed(struct px_gossip *g, struct px_gossip_link *l, const uint8_t *id)
+{
+    struct want *w = want_find(g, id);
+
+    if (w != NULL && !w->done && w->link == l->no) {
+        want_release(g, w);
+        w->link = 0; /* no link's number: nobody's pending want */
+    }
+}
+
 /* Was id asked for (from anyone) recently? A copy from a second peer is not a fault. */
 static bool
 want_solicited(struct px_gossip *g, const uint8_t *id)
@@ -677,7 +694,12 @@ check_done(void *arg, int rc)
             l->st.duplicates++;
             want_done(g, it->rec.id);
         } else if (j->verdict[i] != 0) {
-            faults[classify(j->verdict[i])]++;
+            enum fault f = classify(j->verdict[i]);
+
+            faults[f]++;
+            if (f != F_MALFORMED) { /* decoded, so its id is known */
+                want_failed(g, l, it->rec.id);
+            }
         } else if (!want_solicited(g, it->rec.id)) {
             faults[F_UNSOLICITED]++;
         } else {

@@ -95,6 +95,9 @@ struct dial {
     uint64_t since_ms;
     uint64_t banned_until; /* px_daemon_now_ms; 0: not banned */
     char last_error[128];
+    /* Replication counters of this peer's links that have gone down (pending_wants is
+     * always 0), so that its row keeps its history across reconnections and while idle. */
+    struct px_gossip_link_stats past;
 };
 
 struct px_peer {
@@ -228,6 +231,19 @@ find_established(struct px_peer_mgr *m, const uint8_t pk[PX_SIGN_PUBLICKEYBYTES]
         }
     }
     return NULL;
+}
+
+/* Adds a link's counters to a peer's history: sums, the later sync, no pending wants. */
+static void
+stats_add(struct px_gossip_link_stats *sum, const struct px_gossip_link_stats *st)
+{
+    if (st->last_sync_ms > sum->last_sync_ms) {
+        sum->last_sync_ms = st->last_sync_ms;
+    }
+    sum->records_sent += st->records_sent;
+    sum->records_received += st->records_received;
+    sum->duplicates += st->duplicates;
+    sum->rejected += st->rejected;
 }
 
 static struct dial *
@@ -731,6 +747,9 @@ peer_fsm(struct px_peer *p, enum peer_event ev, const char *reason)
             struct px_gossip_link *l = p->link;
 
             px_gossip_link_stats(l, &p->last_stats);
+            if (p->dial != NULL) {
+                stats_add(&p->dial->past, &p->last_stats);
+            }
             p->link = NULL;
             px_gossip_link_down(l);
         }
@@ -1486,10 +1505,18 @@ px_peer_list(const struct px_peer_mgr *m, struct px_peer_info *out, size_t cap)
         r->bytes_in = p->bytes_in;
         r->bytes_out = p->bytes_out;
         memcpy(r->last_error, p->last_error, sizeof(r->last_error));
+        /* A configured peer's row counts every link it had since we started (the
+         * history holds the closed ones, this one's included once it is closing). */
         if (p->link != NULL) {
             px_gossip_link_stats(p->link, &r->gossip);
-        } else if (p->had_link) {
+        } else if (p->had_link && p->dial == NULL) {
             r->gossip = p->last_stats;
+        }
+        if (p->dial != NULL) {
+            uint32_t pending = r->gossip.pending_wants;
+
+            stats_add(&r->gossip, &p->dial->past);
+            r->gossip.pending_wants = pending;
         }
     }
     for (size_t i = 0; i < m->n_dials && n < cap; i++) {
@@ -1508,6 +1535,7 @@ px_peer_list(const struct px_peer_mgr *m, struct px_peer_info *out, size_t cap)
         r->state = "idle";
         r->since_ms = dl->since_ms;
         memcpy(r->last_error, dl->last_error, sizeof(r->last_error));
+        r->gossip = dl->past;
     }
     return n;
 }

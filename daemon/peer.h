@@ -48,7 +48,9 @@ struct px_peer_info {
     uint64_t since_ms;                     /* wall clock of the last state change */
     uint64_t bytes_in, bytes_out;          /* on the TCP connection */
     char last_error[128];                  /* sanitised; "" when none */
-    struct px_gossip_link_stats gossip;    /* replication counters; zero before hello */
+    struct px_gossip_link_stats gossip;    /* replication counters since this daemon
+                                            * started: for a configured peer, of all its
+                                            * links so far; else of this connection */
 };
 
 /*

@@ -356,7 +356,7 @@ px_api_response_encode(const struct px_api_response *res, uint8_t **out, size_t 
         for (uint32_t i = 0; i < np; i++) {
             const struct px_api_peer *r = &res->peers[i];
 
-            msgpack_pack_map(&e.pk, 9);
+            msgpack_pack_map(&e.pk, 15);
             enc_bin(&e, "public_key", r->public_key, r->has_key ? sizeof(r->public_key) : 0);
             enc_str(&e, "name", r->name);
             enc_str(&e, "address", r->address);
@@ -366,6 +366,12 @@ px_api_response_encode(const struct px_api_response *res, uint8_t **out, size_t 
             enc_uint(&e, "bytes_in", r->bytes_in);
             enc_uint(&e, "bytes_out", r->bytes_out);
             enc_str(&e, "last_error", r->last_error);
+            enc_uint(&e, "last_sync", r->last_sync_ms);
+            enc_uint(&e, "records_sent", r->records_sent);
+            enc_uint(&e, "records_received", r->records_received);
+            enc_uint(&e, "duplicates", r->duplicates);
+            enc_uint(&e, "rejected", r->rejected);
+            enc_uint(&e, "pending_wants", r->pending_wants);
         }
     }
     return enc_finish(&e, out, len);
@@ -862,12 +868,19 @@ enum peer_key {
     P_BYTES_IN,
     P_BYTES_OUT,
     P_LAST_ERROR,
+    P_LAST_SYNC,
+    P_SENT,
+    P_RECEIVED,
+    P_DUPLICATES,
+    P_REJECTED,
+    P_PENDING,
     P_COUNT
 };
 
 static const char *const peer_keys[P_COUNT] = {
-    "public_key", "name",     "address",   "direction",  "state",
-    "since",      "bytes_in", "bytes_out", "last_error",
+    "public_key", "name",      "address",       "direction", "state",        "since",
+    "bytes_in",   "bytes_out", "last_error",    "last_sync", "records_sent", "records_received",
+    "duplicates", "rejected",  "pending_wants",
 };
 
 static int
@@ -922,6 +935,24 @@ decode_peer(const msgpack_object *o, struct px_api_peer *r)
             break;
         case P_LAST_ERROR:
             rc = get_str(v, &r->last_error, PX_API_MAX_PEER_ERROR);
+            break;
+        case P_LAST_SYNC:
+            rc = get_uint(v, &r->last_sync_ms);
+            break;
+        case P_SENT:
+            rc = get_uint(v, &r->records_sent);
+            break;
+        case P_RECEIVED:
+            rc = get_uint(v, &r->records_received);
+            break;
+        case P_DUPLICATES:
+            rc = get_uint(v, &r->duplicates);
+            break;
+        case P_REJECTED:
+            rc = get_uint(v, &r->rejected);
+            break;
+        case P_PENDING:
+            rc = get_uint(v, &r->pending_wants);
             break;
         case P_COUNT:
             break;

@@ -23,7 +23,7 @@
 
 #include "record.h"
 
-#define PX_API_VERSION 2
+#define PX_API_VERSION 3
 /* The largest frame body either side accepts (the length prefix excluded). */
 #define PX_API_MAX_FRAME (2u << 20)
 /* Records in one import request or one response frame. */
@@ -114,6 +114,13 @@ struct px_api_peer {
     uint64_t since_ms;       /* wall clock, ms since the epoch, of the last state change */
     uint64_t bytes_in, bytes_out;
     struct px_str last_error; /* may be empty */
+    /* Replication with this peer (since this daemon started; kept after the link goes). */
+    uint64_t last_sync_ms;     /* wall clock of the last completed reconciliation, 0: never */
+    uint64_t records_sent;     /* records we sent it */
+    uint64_t records_received; /* records it sent us that we stored */
+    uint64_t duplicates;       /* records it sent us that we already held */
+    uint64_t rejected;         /* records it sent us that failed the checks */
+    uint64_t pending_wants;    /* ids asked from it and not received yet */
 };
 
 struct px_api_response {

@@ -181,6 +181,152 @@ Test(api, response_round_trip)
     free(frame);
 }
 
+Test(api, peers_round_trip)
+{
+    struct px_api_response *res = calloc(1, sizeof(*res)), *out = calloc(1, sizeof(*out));
+    const struct px_api_peer *a, *b;
+    uint8_t *frame;
+    size_t len;
+
+    cr_assert(res != NULL && out != NULL);
+    res->seq = 8;
+    res->has_peers = true;
+    res->n_peers = 2;
+    res->more = true;
+    /* An established peer with replication counters, each over 32 bits where it can be. */
+    res->peers[0].has_key = true;
+    memset(res->peers[0].public_key, 0x42, sizeof(res->peers[0].public_key));
+    res->peers[0].name = S("node-b");
+    res->peers[0].address = S("127.0.0.1:7000");
+    res->peers[0].direction = S("out");
+    res->peers[0].state = S("established");
+    res->peers[0].since_ms = UINT64_C(1700000000000);
+    res->peers[0].bytes_in = 1234;
+    res->peers[0].bytes_out = 5678;
+    res->peers[0].last_sync_ms = UINT64_C(1700000000999);
+    res->peers[0].records_sent = UINT64_C(5000000000);
+    res->peers[0].records_received = 17;
+    res->peers[0].duplicates = 3;
+    res->peers[0].rejected = 1;
+    res->peers[0].pending_wants = 4096;
+    /* An inbound connection before the handshake proved a key: every counter zero. */
+    res->peers[1].direction = S("in");
+    res->peers[1].state = S("handshake");
+    res->peers[1].address = S("[::1]:7001");
+    res->peers[1].last_error = S("connection refused");
+    cr_assert_eq(px_api_response_encode(res, &frame, &len), 0);
+    cr_assert_eq(px_api_response_decode(frame + 4, len - 4, out), 0);
+    cr_assert_eq(out->seq, 8);
+    cr_assert(out->has_peers);
+    cr_assert(out->more);
+    cr_assert_eq(out->n_peers, 2);
+    a = &out->peers[0];
+    b = &out->peers[1];
+    cr_assert(a->has_key);
+    cr_assert_eq(a->public_key[31], 0x42);
+    cr_assert_eq(a->name.len, 6);
+    cr_assert_eq(memcmp(a->name.p, "node-b", 6), 0);
+    cr_assert_eq(a->state.len, 11);
+    cr_assert_eq(a->since_ms, UINT64_C(1700000000000));
+    cr_assert_eq(a->bytes_in, 1234);
+    cr_assert_eq(a->bytes_out, 5678);
+    cr_assert_eq(a->last_sync_ms, UINT64_C(1700000000999));
+    cr_assert_eq(a->records_sent, UINT64_C(5000000000));
+    cr_assert_eq(a->records_received, 17);
+    cr_assert_eq(a->duplicates, 3);
+    cr_assert_eq(a->rejected, 1);
+    cr_assert_eq(a->pending_wants, 4096);
+    cr_assert_eq(a->last_error.len, 0);
+    cr_assert(!b->has_key);
+    cr_assert_eq(b->last_sync_ms, 0);
+    cr_assert_eq(b->records_sent, 0);
+    cr_assert_eq(b->records_received, 0);
+    cr_assert_eq(b->pending_wants, 0);
+    cr_assert_eq(b->last_error.len, 18);
+    free(frame);
+
+    /* An empty table is still a table. */
+    res->n_peers = 0;
+    res->more = false;
+    cr_assert_eq(px_api_response_encode(res, &frame, &len), 0);
+    cr_assert_eq(px_api_response_decode(frame + 4, len - 4, out), 0);
+    cr_assert(out->has_peers);
+    cr_assert_eq(out->n_peers, 0);
+    free(frame);
+    free(res);
+    free(out);
+}
+
+/* A version 2 peer row (without the replication keys) is refused, and so is an extra key. */
+Test(api, peer_row_keys_are_exact)
+{
+    static const char *const v2_keys[] = {"name",  "address",  "direction", "state",
+                                          "since", "bytes_in", "bytes_out", "last_error"};
+    static const char *const v3_keys[] = {"last_sync",  "records_sent", "records_received",
+                                          "duplicates", "rejected",     "pending_wants"};
+    struct px_api_response *out = calloc(1, sizeof(*out));
+
+    cr_assert_not_null(out);
+    for (int variant = 0; variant < 3; variant++) {
+        /* 0: v2 row; 1: the full v3 row; 2: v3 row plus an unknown key. */
+        uint32_t n = 1 + 8 + (variant >= 1 ? 6 : 0) + (variant == 2);
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        int rc;
+
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 4);
+        msgpack_pack_str(&pk, 1);
+        msgpack_pack_str_body(&pk, "v", 1);
+        msgpack_pack_uint64(&pk, PX_API_VERSION);
+        msgpack_pack_str(&pk, 3);
+        msgpack_pack_str_body(&pk, "seq", 3);
+        msgpack_pack_uint64(&pk, 1);
+        msgpack_pack_str(&pk, 4);
+        msgpack_pack_str_body(&pk, "code", 4);
+        msgpack_pack_uint64(&pk, 0);
+        msgpack_pack_str(&pk, 5);
+        msgpack_pack_str_body(&pk, "peers", 5);
+        msgpack_pack_array(&pk, 1);
+        msgpack_pack_map(&pk, n);
+        msgpack_pack_str(&pk, 10);
+        msgpack_pack_str_body(&pk, "public_key", 10);
+        msgpack_pack_bin(&pk, 0);
+        for (size_t i = 0; i < 8; i++) {
+            msgpack_pack_str(&pk, strlen(v2_keys[i]));
+            msgpack_pack_str_body(&pk, v2_keys[i], strlen(v2_keys[i]));
+            if (i == 4 || i == 5 || i == 6) {
+                msgpack_pack_uint64(&pk, 1);
+            } else {
+                msgpack_pack_str(&pk, 0);
+            }
+        }
+        for (size_t i = 0; variant >= 1 && i < 6; i++) {
+            msgpack_pack_str(&pk, strlen(v3_keys[i]));
+            msgpack_pack_str_body(&pk, v3_keys[i], strlen(v3_keys[i]));
+            msgpack_pack_uint64(&pk, i + 1);
+        }
+        if (variant == 2) {
+            msgpack_pack_str(&pk, 5);
+            msgpack_pack_str_body(&pk, "extra", 5);
+            msgpack_pack_uint64(&pk, 0);
+        }
+        rc = px_api_response_decode((const uint8_t *)sb.data, sb.size, out);
+        msgpack_sbuffer_destroy(&sb);
+        cr_assert_eq(rc,
+                     variant == 0   ? PX_EMISSING
+                     : variant == 1 ? 0
+                                    : PX_EUNKNOWN,
+                     "variant %d: %d", variant, rc);
+        if (variant == 1) {
+            cr_assert_eq(out->peers[0].last_sync_ms, 1);
+            cr_assert_eq(out->peers[0].pending_wants, 6);
+        }
+    }
+    free(out);
+}
+
 /* Packs a request map by hand, so that each test can break one thing. */
 struct hand {
     msgpack_sbuffer sb;
