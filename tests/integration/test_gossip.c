@@ -6,31 +6,22 @@
  * forged record and is dropped. Ports are chosen at run time; every wait polls `praxis`
  * against a deadline.
  */
-#include <sys/socket.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <sodium.h>
 
 #include "common/identity.h"
-#include "daemon/config.h"
 #include "daemon/ingest.h"
-#include "protocol/boxstream.h"
 #include "protocol/buf.h"
 #include "protocol/err.h"
 #include "protocol/record.h"
-#include "protocol/shs.h"
 #include "protocol/wire.h"
 #include "util/daemon_util.h"
+#include "util/rawpeer.h"
 
 #define WAIT_MS 20000
 
@@ -343,117 +334,6 @@ Test(gossip, triangle_stores_each_record_once)
     node_free(&c);
 }
 
-/* ---- A raw test peer ---- */
-
-struct raw_peer {
-    int fd;
-    struct px_boxstream_sealer sealer;
-    struct px_boxstream_opener opener;
-};
-
-static void
-read_exact(int fd, uint8_t *p, size_t n)
-{
-    size_t got = 0;
-
-    while (got < n) {
-        struct pollfd pfd = {fd, POLLIN, 0};
-        ssize_t k;
-
-        cr_assert_gt(poll(&pfd, 1, WAIT_MS), 0, "handshake reply timed out");
-        k = read(fd, p + got, n - got);
-        cr_assert_gt(k, 0, "the node closed during the handshake");
-        got += (size_t)k;
-    }
-}
-
-static void
-send_all(int fd, const uint8_t *p, size_t n)
-{
-    cr_assert_eq(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
-}
-
-static void
-raw_connect(struct raw_peer *rp, const struct px_identity *me, const struct node *n)
-{
-    struct px_config *cfg = calloc(1, sizeof(*cfg));
-    struct px_shs_client c;
-    struct px_shs_session s;
-    struct sockaddr_in sa;
-    uint8_t seed[PX_SHS_SEED_BYTES], srv[PX_SIGN_PUBLICKEYBYTES], m1[PX_SHS_MSG1_BYTES],
-        m2[PX_SHS_MSG2_BYTES], m3[PX_SHS_MSG3_BYTES], m4[PX_SHS_MSG4_BYTES];
-
-    cr_assert_not_null(cfg);
-    px_config_defaults(cfg);
-    cr_assert_eq(px_hex_decode(n->key, 64, srv, sizeof(srv)), 0);
-    randombytes_buf(seed, sizeof(seed));
-    cr_assert_eq(px_shs_client_init(&c, cfg->network_key, me, seed, srv), 0);
-    rp->fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(n->port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(connect(rp->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    cr_assert_eq(px_shs_client_msg1(&c, m1), 0);
-    send_all(rp->fd, m1, sizeof(m1));
-    read_exact(rp->fd, m2, sizeof(m2));
-    cr_assert_eq(px_shs_client_read_msg2(&c, m2, sizeof(m2)), 0);
-    cr_assert_eq(px_shs_client_msg3(&c, m3), 0);
-    send_all(rp->fd, m3, sizeof(m3));
-    read_exact(rp->fd, m4, sizeof(m4));
-    cr_assert_eq(px_shs_client_read_msg4(&c, m4, sizeof(m4)), 0);
-    cr_assert_eq(px_shs_client_session(&c, &s), 0);
-    px_boxstream_sealer_init(&rp->sealer, s.encrypt_key, s.encrypt_nonce);
-    px_boxstream_opener_init(&rp->opener, s.decrypt_key, s.decrypt_nonce);
-    px_shs_session_wipe(&s);
-    px_shs_client_fini(&c);
-    free(cfg);
-}
-
-/* Encodes, seals and sends one wire message. */
-static void
-raw_send(struct raw_peer *rp, const struct px_wire_msg *msg)
-{
-    size_t cap = 4 + PX_WIRE_MAX_MSG, len, off = 0;
-    uint8_t *plain = malloc(cap), *out = malloc(PX_BOXSTREAM_MAX_FRAME);
-
-    cr_assert(plain != NULL && out != NULL);
-    cr_assert_eq(px_wire_encode(msg, plain, cap, &len), 0);
-    while (off < len) {
-        size_t piece = len - off > PX_BOXSTREAM_MAX_BODY ? PX_BOXSTREAM_MAX_BODY : len - off, got;
-
-        cr_assert_eq(
-            px_boxstream_seal(&rp->sealer, plain + off, piece, out, PX_BOXSTREAM_MAX_FRAME, &got),
-            0);
-        send_all(rp->fd, out, got);
-        off += piece;
-    }
-    free(plain);
-    free(out);
-}
-
-/* Reads until the node closes the connection; true when it did within the deadline. */
-static bool
-raw_wait_closed(struct raw_peer *rp)
-{
-    int64_t deadline = px_testd_now_ms() + WAIT_MS;
-    uint8_t buf[4096];
-
-    while (px_testd_now_ms() < deadline) {
-        struct pollfd pfd = {rp->fd, POLLIN, 0};
-        ssize_t k;
-
-        if (poll(&pfd, 1, 200) <= 0) {
-            continue;
-        }
-        k = read(rp->fd, buf, sizeof(buf));
-        if (k <= 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* The "case-full" known-answer record, decoded from tests/vectors/record_kat.txt. */
 static size_t
 kat_record(uint8_t *out, size_t cap)
@@ -487,7 +367,7 @@ Test(gossip, forged_record_gets_the_peer_dropped)
 {
     struct node a;
     struct px_identity me;
-    struct raw_peer rp;
+    struct px_rawpeer rp;
     struct px_wire_msg *msg = calloc(1, sizeof(*msg));
     struct px_policy any = {.any_author = true, .max_skew_ms = 60000};
     struct px_record rec;
@@ -512,26 +392,24 @@ Test(gossip, forged_record_gets_the_peer_dropped)
     raw[len - 1] ^= 0x01;
     cr_assert_eq(px_ingest_check(&any, raw, len, UINT64_C(1) << 50, &rec, NULL), PX_EBADSIG);
 
-    raw_connect(&rp, &me, &a);
+    px_rawpeer_connect(&rp, &me, a.key, a.port);
     msg->type = PX_WIRE_HELLO;
     msg->version = PX_WIRE_VERSION;
     msg->name = (struct px_str){"forger", 6};
-    raw_send(&rp, msg);
+    px_rawpeer_send(&rp, msg);
     /* Unasked for, too; but the signature is what it is dropped for. */
     memset(msg, 0, sizeof(*msg));
     msg->type = PX_WIRE_RECORDS;
     msg->n_records = 1;
     msg->records[0] = raw;
     msg->record_lens[0] = len;
-    raw_send(&rp, msg);
+    px_rawpeer_send(&rp, msg);
 
-    cr_assert(raw_wait_closed(&rp), "the node kept the forger connected");
+    cr_assert(px_rawpeer_wait_closed(&rp), "the node kept the forger connected");
     wait_log(&a, "record with a bad signature");
     cr_assert_eq(px_testd_records(&a.d), 0);
     cr_assert(!has_record(&a, id));
-    close(rp.fd);
-    px_boxstream_sealer_fini(&rp.sealer);
-    px_boxstream_opener_fini(&rp.opener);
+    px_rawpeer_close(&rp);
     px_identity_wipe(&me);
     free(conf);
     free(msg);

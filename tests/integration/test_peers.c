@@ -3,7 +3,10 @@
  * test_peers.c - real praxisd nodes on 127.0.0.1 linking up over the secret handshake:
  * two nodes, a chain of three, a restart, simultaneous dialing, and the ways a connection
  * must fail (another network, an unknown key, garbage, a stalled handshake) while the node
- * keeps serving. Ports are chosen at run time; every wait polls against a deadline.
+ * keeps serving; and a raw test peer (util/rawpeer.h) that completes the handshake and then
+ * breaks the stream: tampered box-stream frames, oversize frames and messages, a message
+ * before hello, an unsupported wire version. Ports are chosen at run time; every wait polls
+ * against a deadline.
  */
 #include <sys/socket.h>
 
@@ -18,7 +21,13 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
+#include "common/identity.h"
+#include "protocol/boxstream.h"
+#include "protocol/buf.h"
+#include "protocol/err.h"
+#include "protocol/wire.h"
 #include "util/daemon_util.h"
+#include "util/rawpeer.h"
 
 #define WAIT_MS 15000
 
@@ -335,4 +344,183 @@ Test(peers, refused_links_leave_the_node_serving)
     node_free(&b);
     node_free(&other);
     node_free(&stranger);
+}
+
+/* ---- A raw test peer that breaks the stream after a valid handshake ---- */
+
+/* Node a, with an honest peer b linked to it and a test peer's key on a peer line. */
+struct hostile {
+    struct node a, b;
+    struct px_identity me;
+    char *ca, *cb;
+    struct px_wire_msg *msg;
+};
+
+static void
+hostile_start(struct hostile *h)
+{
+    struct node *pa[] = {&h->b}, *pb[] = {&h->a};
+    char mykey[65], *extra;
+
+    memset(h, 0, sizeof(*h));
+    cr_assert_not_null(h->msg = calloc(1, sizeof(*h->msg)));
+    cr_assert_eq(px_crypto_init(), 0);
+    cr_assert_eq(px_identity_generate(&h->me), 0);
+    px_hex_encode(h->me.pk, PX_SIGN_PUBLICKEYBYTES, mykey);
+    node_init(&h->a, "a");
+    node_init(&h->b, "b");
+    /* The test peer is allowed in (a peer line at a port nobody listens on). */
+    cr_assert(asprintf(&extra, "peer = 127.0.0.1:%u %s\n", px_test_free_port(), mykey) > 0);
+    h->ca = peer_config(extra, pa, 1);
+    h->cb = peer_config(NULL, pb, 1);
+    free(extra);
+    node_start(&h->a, h->ca);
+    node_start(&h->b, h->cb);
+    wait_established(&h->a, &h->b, 1);
+}
+
+/* Connects the test peer to a and sends a hello of this version. */
+static void
+hostile_connect(struct hostile *h, struct px_rawpeer *rp, uint32_t version)
+{
+    px_rawpeer_connect(rp, &h->me, h->a.key, h->a.port);
+    if (version != 0) {
+        memset(h->msg, 0, sizeof(*h->msg));
+        h->msg->type = PX_WIRE_HELLO;
+        h->msg->version = version;
+        h->msg->name = (struct px_str){"hostile", 7};
+        px_rawpeer_send(rp, h->msg);
+    }
+}
+
+/*
+ * a answers with its own hello (sent when the handshake completed) and then a bye with this
+ * code, ends its stream and closes the connection; the reason is in its log; it keeps
+ * serving and keeps its link to b.
+ */
+static void
+hostile_expect_close(struct hostile *h, struct px_rawpeer *rp, int code, const char *logged)
+{
+    struct px_wire_msg *msg = h->msg;
+    bool bye = false;
+
+    for (int rc; (rc = px_rawpeer_recv(rp, msg)) == 0;) {
+        cr_assert(!bye, "a %s after the bye", px_wire_type_name(msg->type));
+        if (msg->type == PX_WIRE_BYE) {
+            cr_assert_eq(msg->code, code, "bye %s, want %s", px_err_name(msg->code),
+                         px_err_name(code));
+            bye = true;
+        } else {
+            cr_assert_eq(msg->type, PX_WIRE_HELLO, "a %s before the bye",
+                         px_wire_type_name(msg->type));
+        }
+    }
+    cr_assert(bye, "the node closed without a bye");
+    cr_assert(px_rawpeer_wait_closed(rp), "the node kept the connection open");
+    px_rawpeer_close(rp);
+    wait_log(&h->a, logged);
+    status_ok(&h->a);
+    wait_established(&h->a, &h->b, 1);
+    wait_established(&h->b, &h->a, 1);
+}
+
+static void
+hostile_free(struct hostile *h)
+{
+    px_identity_wipe(&h->me);
+    free(h->ca);
+    free(h->cb);
+    free(h->msg);
+    node_free(&h->a);
+    node_free(&h->b);
+}
+
+/* A ping, sealed as one frame into out; returns the frame's length. */
+static size_t
+sealed_ping(struct hostile *h, struct px_rawpeer *rp, uint8_t *out)
+{
+    uint8_t plain[64];
+    size_t len;
+
+    memset(h->msg, 0, sizeof(*h->msg));
+    h->msg->type = PX_WIRE_PING;
+    h->msg->nonce = 42;
+    cr_assert_eq(px_wire_encode(h->msg, plain, sizeof(plain), &len), 0);
+    px_rawpeer_seal(rp, plain, len, out);
+    return PX_BOXSTREAM_FRAME_BYTES(len);
+}
+
+Test(peers, tampered_boxstream_frames_close_the_link)
+{
+    struct hostile h;
+    struct px_rawpeer rp;
+    uint8_t frame[PX_BOXSTREAM_HEADER_BYTES + 64];
+    size_t len;
+
+    hostile_start(&h);
+    /* A flipped byte in a sealed header. */
+    hostile_connect(&h, &rp, PX_WIRE_VERSION);
+    len = sealed_ping(&h, &rp, frame);
+    frame[5] ^= 0x01;
+    px_rawpeer_send_bytes(&rp, frame, len);
+    hostile_expect_close(&h, &rp, PX_EPROTO, "protocol error: " PX_BOXSTREAM_WHY_HEADER);
+    /* A flipped byte in a sealed body. */
+    hostile_connect(&h, &rp, PX_WIRE_VERSION);
+    len = sealed_ping(&h, &rp, frame);
+    frame[len - 1] ^= 0x80;
+    px_rawpeer_send_bytes(&rp, frame, len);
+    hostile_expect_close(&h, &rp, PX_EPROTO, "protocol error: " PX_BOXSTREAM_WHY_BODY);
+    hostile_free(&h);
+}
+
+Test(peers, oversize_frames_close_the_link)
+{
+    struct hostile h;
+    struct px_rawpeer rp;
+    uint8_t hdr[PX_BOXSTREAM_HEADER_BYTES], prefix[4];
+    char logged[96];
+
+    hostile_start(&h);
+    /* A well-sealed header that announces a body one byte over the box-stream limit. */
+    hostile_connect(&h, &rp, PX_WIRE_VERSION);
+    px_rawpeer_seal_header(&rp, PX_BOXSTREAM_MAX_BODY + 1, hdr);
+    px_rawpeer_send_bytes(&rp, hdr, sizeof(hdr));
+    hostile_expect_close(&h, &rp, PX_EPROTO, "protocol error: " PX_BOXSTREAM_WHY_TOOBIG);
+    /* A valid box-stream carrying a wire length prefix one byte over PX_WIRE_MAX_MSG. */
+    hostile_connect(&h, &rp, PX_WIRE_VERSION);
+    px_store_be32(prefix, PX_WIRE_MAX_MSG + 1);
+    px_rawpeer_send_plain(&rp, prefix, sizeof(prefix));
+    snprintf(logged, sizeof(logged), "protocol error: bad message length %u: %s",
+             PX_WIRE_MAX_MSG + 1, px_err_name(PX_ETOOBIG));
+    hostile_expect_close(&h, &rp, PX_EPROTO, logged);
+    hostile_free(&h);
+}
+
+Test(peers, message_before_hello_closes_the_link)
+{
+    struct hostile h;
+    struct px_rawpeer rp;
+
+    hostile_start(&h);
+    hostile_connect(&h, &rp, 0);
+    memset(h.msg, 0, sizeof(*h.msg));
+    h.msg->type = PX_WIRE_PING;
+    h.msg->nonce = 7;
+    px_rawpeer_send(&rp, h.msg);
+    hostile_expect_close(&h, &rp, PX_EPROTO, "protocol error: ping before hello");
+    hostile_free(&h);
+}
+
+Test(peers, unsupported_version_gets_a_bye)
+{
+    struct hostile h;
+    struct px_rawpeer rp;
+    char logged[96];
+
+    hostile_start(&h);
+    hostile_connect(&h, &rp, PX_WIRE_VERSION + 1);
+    snprintf(logged, sizeof(logged), "version: unsupported wire version %u (we speak %u)",
+             PX_WIRE_VERSION + 1, PX_WIRE_VERSION);
+    hostile_expect_close(&h, &rp, PX_EVERSION, logged);
+    hostile_free(&h);
 }
