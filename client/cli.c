@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "protocol/sign.h"
 #include "term.h"
 
 void
@@ -62,6 +63,34 @@ px_cli_extra_operand(const struct px_cli_command *cmd, const char *arg)
     px_cli_error("%s: unexpected argument '%s' (see 'praxis %s --help')", cmd->name,
                  px_cli_show(arg, buf, sizeof(buf)), cmd->name);
     return PX_CLI_EXIT_USAGE;
+}
+
+int
+px_cli_check_id(const struct px_cli_command *cmd, const char *id)
+{
+    char buf[PX_CLI_SHOW_MAX];
+
+    if (id == NULL) {
+        px_cli_error("%s: no id given (see 'praxis %s --help')", cmd->name, cmd->name);
+        return PX_CLI_EXIT_USAGE;
+    }
+    if (!px_cli_is_hex(id, strlen(id), 2 * PX_ID_BYTES)) {
+        px_cli_error("%s: '%s' is not a record id: give 1 to 64 hex digits", cmd->name,
+                     px_cli_show(id, buf, sizeof(buf)));
+        return PX_CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+int
+px_cli_take_id(const struct px_cli_command *cmd, int argc, char **argv, int *optind_io,
+               const char **id)
+{
+    *id = *optind_io < argc ? argv[(*optind_io)++] : NULL;
+    if (*id != NULL && *optind_io < argc) {
+        return px_cli_extra_operand(cmd, argv[*optind_io]);
+    }
+    return px_cli_check_id(cmd, *id);
 }
 
 int

@@ -62,6 +62,19 @@ int px_cli_bad_option(const struct px_cli_command *cmd, int c, char **argv);
 /* Prints "praxis: NAME: unexpected argument 'X' (see ...)"; returns PX_CLI_EXIT_USAGE. */
 int px_cli_extra_operand(const struct px_cli_command *cmd, const char *arg);
 
+/*
+ * Checks that id (NULL when none was given) is a record id or a prefix of one: 1 to 64
+ * hex digits. 0, or PX_CLI_EXIT_USAGE with "praxis: NAME: ..." printed.
+ */
+int px_cli_check_id(const struct px_cli_command *cmd, const char *id);
+
+/*
+ * Takes the one id operand left after the options (argv[*optind]), checks it with
+ * px_cli_check_id and refuses anything after it. 0 and *id, or PX_CLI_EXIT_USAGE printed.
+ */
+int px_cli_take_id(const struct px_cli_command *cmd, int argc, char **argv, int *optind_io,
+                   const char **id);
+
 /* Opens FILE for reading, or returns stdin for NULL or "-". -1 with an error printed. */
 int px_cli_open_input(const char *path);
 

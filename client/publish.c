@@ -882,13 +882,7 @@ px_publish_correct(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int
         goto out;
     }
     rc = PX_CLI_EXIT_USAGE;
-    if (id == NULL) {
-        px_cli_error("correct: no id given (see 'praxis correct --help')");
-        goto out;
-    }
-    if (!px_cli_is_hex(id, strlen(id), 2 * PX_ID_BYTES)) {
-        px_cli_error("correct: '%s' is not a record id: give 1 to 64 hex digits",
-                     px_cli_show(id, buf, sizeof(buf)));
+    if (px_cli_check_id(cmd, id) != 0) {
         goto out;
     }
     if (path != NULL && !json) {
@@ -1000,7 +994,6 @@ px_publish_retract(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int
     uint8_t *raw = NULL;
     const char *id, *reason = NULL;
     bool json = false;
-    char buf[PX_CLI_SHOW_MAX];
     size_t refused = 0;
     int ch, rc;
 
@@ -1023,18 +1016,8 @@ px_publish_retract(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int
             return px_cli_bad_option(cmd, ch, argv);
         }
     }
-    if (optind >= argc) {
-        px_cli_error("retract: no id given (see 'praxis retract --help')");
-        return PX_CLI_EXIT_USAGE;
-    }
-    id = argv[optind++];
-    if (optind < argc) {
-        return px_cli_extra_operand(cmd, argv[optind]);
-    }
-    if (!px_cli_is_hex(id, strlen(id), 2 * PX_ID_BYTES)) {
-        px_cli_error("retract: '%s' is not a record id: give 1 to 64 hex digits",
-                     px_cli_show(id, buf, sizeof(buf)));
-        return PX_CLI_EXIT_USAGE;
+    if ((rc = px_cli_take_id(cmd, argc, argv, &optind, &id)) != 0) {
+        return rc;
     }
     if (reason == NULL) {
         px_cli_error("retract: say why with --reason TEXT (see 'praxis retract --help')");

@@ -328,7 +328,6 @@ px_query_get(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int argc,
     struct px_conn *c = NULL;
     bool history = false;
     const char *id;
-    char buf[PX_CLI_SHOW_MAX];
     int ch, rc;
 
     while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -349,18 +348,8 @@ px_query_get(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int argc,
             return px_cli_bad_option(cmd, ch, argv);
         }
     }
-    if (optind >= argc) {
-        px_cli_error("get: no id given (see 'praxis get --help')");
-        return PX_CLI_EXIT_USAGE;
-    }
-    id = argv[optind++];
-    if (optind < argc) {
-        return px_cli_extra_operand(cmd, argv[optind]);
-    }
-    if (!px_cli_is_hex(id, strlen(id), 2 * PX_ID_BYTES)) {
-        px_cli_error("get: '%s' is not a record id: give 1 to 64 hex digits",
-                     px_cli_show(id, buf, sizeof(buf)));
-        return PX_CLI_EXIT_USAGE;
+    if ((rc = px_cli_take_id(cmd, argc, argv, &optind, &id)) != 0) {
+        return rc;
     }
     if (px_conn_open(px_conn_socket_path(ctx->socket), &c) != 0) {
         return PX_CLI_EXIT_UNREACHABLE;
