@@ -46,5 +46,6 @@ struct bench_suite {
 /* The suites. */
 int bench_record_run(const struct bench_opts *opts, struct bench_report *rep);
 int bench_daemon_run(const struct bench_opts *opts, struct bench_report *rep);
+int bench_link_run(const struct bench_opts *opts, struct bench_report *rep);
 
 #endif

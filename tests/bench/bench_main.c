@@ -27,6 +27,8 @@
 static const struct bench_suite suites[] = {
     {"record", NULL, "record codec: encode, decode, sign, decode+verify vs raw libsodium",
      bench_record_run},
+    {"link", NULL, "peer link crypto: handshakes/s, box-stream MB/s vs the bare libsodium calls",
+     bench_link_run},
     {"daemon", "import query footprint",
      "a real praxisd: import rate, query latency, store size, RSS vs bare SQLite",
      bench_daemon_run},
