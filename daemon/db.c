@@ -9,6 +9,8 @@
 
 #include "protocol/err.h"
 
+/* WAL pages (4 KiB) past which the writer checkpoints itself: 64 MiB. */
+#define DB_WAL_BACKSTOP_PAGES 16384
 /* Items one transaction takes at most; a longer queue is committed in several. */
 #define DB_MAX_BATCH_ITEMS 4096
 
@@ -42,6 +44,9 @@ struct px_db {
     px_db_items_cb *on_items;
     void *items_arg;
     int64_t max_rowid_at_open;
+    /* WAL checkpoints run on a reader after commits, not on the writer (see start_write). */
+    struct px_db_read ckpt;
+    bool ckpt_running, ckpt_wanted;
 };
 
 static uint64_t
@@ -78,6 +83,15 @@ px_db_open(uv_loop_t *loop, const char *path, unsigned readers, px_db_commit_cb 
     }
     /* The writer first: it creates and migrates the schema the readers then see. */
     if ((rc = px_store_open(path, &db->writer, err, errlen)) != 0) {
+        goto fail;
+    }
+    /* The writer's commits would otherwise run SQLite's auto-checkpoint (every 1000 pages)
+     * on the writer thread, a few fsyncs each time, while every publisher waits:
+     * checkpoints go to a reader in the thread pool instead (request_checkpoint). The
+     * writer still checkpoints itself past DB_WAL_BACKSTOP_PAGES, should the readers'
+     * checkpoints fall behind a sustained load, so the WAL stays bounded. */
+    if ((rc = px_store_autocheckpoint(db->writer, DB_WAL_BACKSTOP_PAGES)) != 0) {
+        snprintf(err, errlen, "cannot configure the store %s", path);
         goto fail;
     }
     if ((rc = px_store_max_rowid(db->writer, &db->max_rowid_at_open)) != 0) {
@@ -117,6 +131,46 @@ px_db_max_rowid_at_open(const struct px_db *db)
     return db->max_rowid_at_open;
 }
 
+/* ---- Checkpoints ---- */
+
+static void
+ckpt_work(struct px_store *s, void *arg)
+{
+    (void)arg;
+    /* A failure only means the WAL keeps its frames until the next try. */
+    px_store_checkpoint(s);
+}
+
+static void request_checkpoint(struct px_db *db);
+
+static void
+ckpt_done(void *arg, int rc)
+{
+    struct px_db *db = arg;
+
+    db->ckpt_running = false;
+    if (rc == 0 && db->ckpt_wanted) {
+        request_checkpoint(db);
+    }
+}
+
+/* One checkpoint at a time; commits during one ask for another after it. */
+static void
+request_checkpoint(struct px_db *db)
+{
+    if (db->ckpt_running) {
+        db->ckpt_wanted = true;
+        return;
+    }
+    db->ckpt_wanted = false;
+    db->ckpt.fn = ckpt_work;
+    db->ckpt.done = ckpt_done;
+    db->ckpt.arg = db;
+    if (px_db_read(db, &db->ckpt) == 0) {
+        db->ckpt_running = true;
+    }
+}
+
 /* ---- Writes ---- */
 
 static void
@@ -154,6 +208,9 @@ write_after(uv_work_t *req, int status)
     }
     if (job->rc == 0 && job->max_rowid > 0 && db->on_commit != NULL) {
         db->on_commit(db->commit_arg, job->max_rowid);
+    }
+    if (job->rc == 0 && !db->closing) {
+        request_checkpoint(db);
     }
     free(job->items);
     free(job);

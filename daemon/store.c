@@ -1363,6 +1363,23 @@ px_store_stats(struct px_store *s, struct px_store_stats *st)
 }
 
 int
+px_store_autocheckpoint(struct px_store *s, unsigned pages)
+{
+    char sql[96];
+
+    /* journal_size_limit: a WAL that grew under load is cut back once it is reset. */
+    snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint = %u; PRAGMA journal_size_limit = %u",
+             pages, 16u << 20);
+    return exec(s->db, sql);
+}
+
+int
+px_store_checkpoint(struct px_store *s)
+{
+    return exec(s->db, "PRAGMA wal_checkpoint(PASSIVE)");
+}
+
+int
 px_store_check(struct px_store *s)
 {
     sqlite3_stmt *st;

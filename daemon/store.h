@@ -139,6 +139,16 @@ int px_store_index(struct px_store *s, px_store_index_cb *cb, void *arg);
 /* Counts and sizes. 0 or PX_EIO. */
 int px_store_stats(struct px_store *s, struct px_store_stats *st);
 
+/*
+ * WAL checkpoints. px_store_autocheckpoint makes this connection checkpoint on commit only
+ * once the WAL passes `pages` pages (the writer: its commits then cost no checkpoint
+ * fsyncs, and the WAL still cannot grow without bound); px_store_checkpoint copies
+ * committed WAL frames into the database from this connection without blocking anyone
+ * (PASSIVE). 0 or PX_EIO.
+ */
+int px_store_autocheckpoint(struct px_store *s, unsigned pages);
+int px_store_checkpoint(struct px_store *s);
+
 /* Runs PRAGMA integrity_check: 0 when it says "ok", PX_EIO otherwise. */
 int px_store_check(struct px_store *s);
 
