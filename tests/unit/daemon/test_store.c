@@ -11,113 +11,13 @@
 #include "protocol/buf.h"
 #include "protocol/err.h"
 #include "store.h"
+#include "util/store_fixture.h"
 #include "util/testutil.h"
 
 #define S(x) ((struct px_str){(x), (uint32_t)(sizeof(x) - 1)})
-#define T0   UINT64_C(1764000000000)
+#define T0   SFX_T0
 
-struct fixture {
-    char *dir;
-    char path[512];
-    struct px_store *s;
-    struct px_identity alice, bob;
-};
-
-static struct fixture fx;
-
-/* A signed record kept alive with its buffer, and an item pointing into it. */
-struct rec {
-    uint8_t buf[PX_RECORD_MAX];
-    size_t len;
-    struct px_store_item item;
-    struct px_store_item *ptr;
-};
-
-static void
-setup(void)
-{
-    uint8_t seed[PX_SIGN_SEEDBYTES];
-    char err[256] = "";
-
-    cr_assert_eq(px_crypto_init(), 0);
-    fx.dir = px_test_tmpdir();
-    snprintf(fx.path, sizeof(fx.path), "%s/store.db", fx.dir);
-    cr_assert_eq(px_store_open(fx.path, &fx.s, err, sizeof(err)), 0, "%s", err);
-    memset(seed, 0xa1, sizeof(seed));
-    px_identity_from_seed(&fx.alice, seed);
-    memset(seed, 0xb0, sizeof(seed));
-    px_identity_from_seed(&fx.bob, seed);
-}
-
-static void
-teardown(void)
-{
-    px_store_close(fx.s);
-    px_test_rmtree(fx.dir);
-    free(fx.dir);
-}
-
-TestSuite(store, .init = setup, .fini = teardown);
-
-static struct rec *
-make_case(const struct px_identity *who, uint64_t created, const char *title, const char *tag,
-          enum px_practice practice, const uint8_t *supersedes)
-{
-    struct rec *r = calloc(1, sizeof(*r));
-    struct px_record rec;
-
-    cr_assert_not_null(r);
-    px_record_init(&rec, PX_RECORD_CASE);
-    rec.created = created;
-    rec.cs.practice = practice;
-    rec.cs.title = (struct px_str){title, (uint32_t)strlen(title)};
-    rec.cs.summary = S("What happened, in short.");
-    rec.cs.body = S("Longer text about water pumps and village committees.");
-    rec.cs.language = S("en");
-    rec.cs.license = S("CC-BY-4.0");
-    rec.cs.region = S("KE");
-    rec.cs.sector = S("water");
-    if (tag != NULL) {
-        rec.cs.tags[0] = (struct px_str){tag, (uint32_t)strlen(tag)};
-        rec.cs.n_tags = 1;
-    }
-    if (supersedes != NULL) {
-        rec.cs.has_supersedes = true;
-        memcpy(rec.cs.supersedes, supersedes, PX_ID_BYTES);
-    }
-    cr_assert_eq(px_record_sign(&rec, who, r->buf, sizeof(r->buf), &r->len, NULL), 0);
-    cr_assert_eq(px_record_decode(r->buf, r->len, &r->item.rec, NULL), 0);
-    r->item.raw = r->buf;
-    r->item.len = r->len;
-    r->ptr = &r->item;
-    return r;
-}
-
-static struct rec *
-make_retraction(const struct px_identity *who, uint64_t created, const uint8_t *target)
-{
-    struct rec *r = calloc(1, sizeof(*r));
-    struct px_record rec;
-
-    cr_assert_not_null(r);
-    px_record_init(&rec, PX_RECORD_RETRACTION);
-    rec.created = created;
-    memcpy(rec.rt.target, target, PX_ID_BYTES);
-    rec.rt.reason = S("The figures were wrong.");
-    cr_assert_eq(px_record_sign(&rec, who, r->buf, sizeof(r->buf), &r->len, NULL), 0);
-    cr_assert_eq(px_record_decode(r->buf, r->len, &r->item.rec, NULL), 0);
-    r->item.raw = r->buf;
-    r->item.len = r->len;
-    r->ptr = &r->item;
-    return r;
-}
-
-static int
-insert1(struct rec *r)
-{
-    cr_assert_eq(px_store_insert(fx.s, &r->ptr, 1, T0), 0);
-    return r->item.result;
-}
+TestSuite(store, .init = sfx_setup, .fini = sfx_teardown);
 
 static size_t
 count(const struct px_api_filter *f)
@@ -126,7 +26,7 @@ count(const struct px_api_filter *f)
     int64_t *rows;
     size_t n;
 
-    cr_assert_eq(px_store_select(fx.s, f, &w, &rows, &n), 0);
+    cr_assert_eq(px_store_select(sfx.s, f, &w, &rows, &n), 0);
     free(rows);
     return n;
 }
@@ -143,13 +43,13 @@ count_text(const char *text)
 
 Test(store, insert_then_duplicate)
 {
-    struct rec *a = make_case(&fx.alice, T0, "Hand pumps", "water", PX_PRACTICE_GOOD, NULL);
+    struct sfx_rec *a = sfx_case(&sfx.alice, T0, "Hand pumps", "water", PX_PRACTICE_GOOD, NULL);
     struct px_store_stats st;
 
-    cr_assert_eq(insert1(a), 0);
+    cr_assert_eq(sfx_insert(a), 0);
     cr_assert_gt(a->item.rowid, 0);
-    cr_assert_eq(insert1(a), PX_EEXIST);
-    cr_assert_eq(px_store_stats(fx.s, &st), 0);
+    cr_assert_eq(sfx_insert(a), PX_EEXIST);
+    cr_assert_eq(px_store_stats(sfx.s, &st), 0);
     cr_assert_eq(st.cases, 1);
     cr_assert_eq(st.records, 1);
     cr_assert_gt(st.bytes, 0);
@@ -158,11 +58,11 @@ Test(store, insert_then_duplicate)
 
 Test(store, batch_is_one_transaction_and_results_per_item)
 {
-    struct rec *a = make_case(&fx.alice, T0, "One", NULL, PX_PRACTICE_GOOD, NULL);
-    struct rec *b = make_case(&fx.alice, T0 + 1, "Two", NULL, PX_PRACTICE_BAD, NULL);
+    struct sfx_rec *a = sfx_case(&sfx.alice, T0, "One", NULL, PX_PRACTICE_GOOD, NULL);
+    struct sfx_rec *b = sfx_case(&sfx.alice, T0 + 1, "Two", NULL, PX_PRACTICE_BAD, NULL);
     struct px_store_item *items[3] = {a->ptr, b->ptr, a->ptr};
 
-    cr_assert_eq(px_store_insert(fx.s, items, 3, T0), 0);
+    cr_assert_eq(px_store_insert(sfx.s, items, 3, T0), 0);
     cr_assert_eq(b->item.result, 0);
     /* The same record twice in a batch: the second is a duplicate. */
     cr_assert_eq(a->item.result, PX_EEXIST);
@@ -172,13 +72,13 @@ Test(store, batch_is_one_transaction_and_results_per_item)
 
 Test(store, filters)
 {
-    struct rec *a = make_case(&fx.alice, T0, "Hand pumps", "water", PX_PRACTICE_GOOD, NULL);
-    struct rec *b = make_case(&fx.bob, T0 + 10, "Solar pumps", "energy", PX_PRACTICE_BAD, NULL);
+    struct sfx_rec *a = sfx_case(&sfx.alice, T0, "Hand pumps", "water", PX_PRACTICE_GOOD, NULL);
+    struct sfx_rec *b = sfx_case(&sfx.bob, T0 + 10, "Solar pumps", "energy", PX_PRACTICE_BAD, NULL);
     struct px_api_filter f;
     char hex[2 * PX_ID_BYTES + 1];
 
-    insert1(a);
-    insert1(b);
+    sfx_insert(a);
+    sfx_insert(b);
     memset(&f, 0, sizeof(f));
     cr_assert_eq(count(&f), 2);
     f.practice = PX_PRACTICE_BAD;
@@ -197,7 +97,7 @@ Test(store, filters)
     f.until = T0 + 5;
     cr_assert_eq(count(&f), 1);
     memset(&f, 0, sizeof(f));
-    px_hex_encode(fx.bob.pk, PX_SIGN_PUBLICKEYBYTES, hex);
+    px_hex_encode(sfx.bob.pk, PX_SIGN_PUBLICKEYBYTES, hex);
     f.authors[0] = (struct px_str){hex, 7};
     f.n_authors = 1;
     cr_assert_eq(count(&f), 1);
@@ -212,7 +112,7 @@ Test(store, filters)
         int64_t *rows;
         size_t n;
 
-        cr_assert_eq(px_store_select(fx.s, &f, &w, &rows, &n), PX_EVALUE);
+        cr_assert_eq(px_store_select(sfx.s, &f, &w, &rows, &n), PX_EVALUE);
     }
     memset(&f, 0, sizeof(f));
     f.region = S("KE");
@@ -230,12 +130,12 @@ Test(store, filters)
 
 Test(store, full_text_is_ranked_and_injection_safe)
 {
-    struct rec *a =
-        make_case(&fx.alice, T0, "Hand pumps in dry villages", NULL, PX_PRACTICE_GOOD, NULL);
-    struct rec *b = make_case(&fx.alice, T0 + 1, "Committees", NULL, PX_PRACTICE_GOOD, NULL);
+    struct sfx_rec *a =
+        sfx_case(&sfx.alice, T0, "Hand pumps in dry villages", NULL, PX_PRACTICE_GOOD, NULL);
+    struct sfx_rec *b = sfx_case(&sfx.alice, T0 + 1, "Committees", NULL, PX_PRACTICE_GOOD, NULL);
 
-    insert1(a);
-    insert1(b);
+    sfx_insert(a);
+    sfx_insert(b);
     cr_assert_eq(count_text("pumps"), 2, "the body of both mentions pumps");
     cr_assert_eq(count_text("dry"), 1);
     cr_assert_eq(count_text("Dry VILLAGES"), 1, "case-insensitive, all words");
@@ -252,7 +152,7 @@ Test(store, full_text_is_ranked_and_injection_safe)
 
         memset(&f, 0, sizeof(f));
         f.text = S("   ");
-        cr_assert_eq(px_store_select(fx.s, &f, &w, &rows, &n), PX_EVALUE);
+        cr_assert_eq(px_store_select(sfx.s, &f, &w, &rows, &n), PX_EVALUE);
     }
     free(a);
     free(b);
@@ -260,25 +160,25 @@ Test(store, full_text_is_ranked_and_injection_safe)
 
 Test(store, correction_supersedes_same_author_only)
 {
-    struct rec *a = make_case(&fx.alice, T0, "Hand pumps", NULL, PX_PRACTICE_GOOD, NULL);
-    struct rec *b, *evil;
+    struct sfx_rec *a = sfx_case(&sfx.alice, T0, "Hand pumps", NULL, PX_PRACTICE_GOOD, NULL);
+    struct sfx_rec *b, *evil;
     struct px_api_filter f;
     int64_t *rows;
     size_t n;
     char hex[2 * PX_ID_BYTES + 1];
 
-    insert1(a);
-    b = make_case(&fx.alice, T0 + 1, "Hand pumps, corrected", NULL, PX_PRACTICE_GOOD,
-                  a->item.rec.id);
-    evil = make_case(&fx.bob, T0 + 2, "Hijack", NULL, PX_PRACTICE_BAD, a->item.rec.id);
-    cr_assert_eq(insert1(b), 0);
-    cr_assert_eq(insert1(evil), PX_EPERM, "a correction of another author's case");
+    sfx_insert(a);
+    b = sfx_case(&sfx.alice, T0 + 1, "Hand pumps, corrected", NULL, PX_PRACTICE_GOOD,
+                 a->item.rec.id);
+    evil = sfx_case(&sfx.bob, T0 + 2, "Hijack", NULL, PX_PRACTICE_BAD, a->item.rec.id);
+    cr_assert_eq(sfx_insert(b), 0);
+    cr_assert_eq(sfx_insert(evil), PX_EPERM, "a correction of another author's case");
     memset(&f, 0, sizeof(f));
     cr_assert_eq(count(&f), 1, "only the latest version is current");
     f.history = true;
     cr_assert_eq(count(&f), 2);
     px_hex_encode(a->item.rec.id, PX_ID_BYTES, hex);
-    cr_assert_eq(px_store_get(fx.s, hex, 10, true, &rows, &n), 0);
+    cr_assert_eq(px_store_get(sfx.s, hex, 10, true, &rows, &n), 0);
     cr_assert_eq(n, 2);
     cr_assert_eq(rows[0], a->item.rowid, "oldest first");
     cr_assert_eq(rows[1], b->item.rowid);
@@ -290,13 +190,13 @@ Test(store, correction_supersedes_same_author_only)
 
 Test(store, correction_arriving_first)
 {
-    struct rec *a = make_case(&fx.alice, T0, "Original", NULL, PX_PRACTICE_GOOD, NULL);
-    struct rec *b =
-        make_case(&fx.alice, T0 + 1, "Corrected", NULL, PX_PRACTICE_GOOD, a->item.rec.id);
+    struct sfx_rec *a = sfx_case(&sfx.alice, T0, "Original", NULL, PX_PRACTICE_GOOD, NULL);
+    struct sfx_rec *b =
+        sfx_case(&sfx.alice, T0 + 1, "Corrected", NULL, PX_PRACTICE_GOOD, a->item.rec.id);
     struct px_api_filter f;
 
-    cr_assert_eq(insert1(b), 0, "a peer may deliver the correction first");
-    cr_assert_eq(insert1(a), 0);
+    cr_assert_eq(sfx_insert(b), 0, "a peer may deliver the correction first");
+    cr_assert_eq(sfx_insert(a), 0);
     memset(&f, 0, sizeof(f));
     cr_assert_eq(count(&f), 1, "the original arrives already superseded");
     free(a);
@@ -306,34 +206,34 @@ Test(store, correction_arriving_first)
 Test(store, local_references_must_exist)
 {
     uint8_t missing[PX_ID_BYTES];
-    struct rec *b, *r;
+    struct sfx_rec *b, *r;
 
     memset(missing, 0x42, sizeof(missing));
-    b = make_case(&fx.alice, T0, "Fix of nothing", NULL, PX_PRACTICE_GOOD, missing);
-    r = make_retraction(&fx.alice, T0, missing);
+    b = sfx_case(&sfx.alice, T0, "Fix of nothing", NULL, PX_PRACTICE_GOOD, missing);
+    r = sfx_retraction(&sfx.alice, T0, missing);
     b->item.local = true;
     r->item.local = true;
-    cr_assert_eq(insert1(b), PX_ENOTFOUND);
-    cr_assert_eq(insert1(r), PX_ENOTFOUND);
+    cr_assert_eq(sfx_insert(b), PX_ENOTFOUND);
+    cr_assert_eq(sfx_insert(r), PX_ENOTFOUND);
     free(b);
     free(r);
 }
 
 Test(store, retraction_purges_and_blocks)
 {
-    struct rec *a = make_case(&fx.alice, T0, "Bad numbers", "water", PX_PRACTICE_GOOD, NULL);
-    struct rec *r, *evil;
+    struct sfx_rec *a = sfx_case(&sfx.alice, T0, "Bad numbers", "water", PX_PRACTICE_GOOD, NULL);
+    struct sfx_rec *r, *evil;
     struct px_store_stats st;
     struct px_api_filter f;
     int64_t *rows;
     size_t n;
     char hex[2 * PX_ID_BYTES + 1];
 
-    insert1(a);
-    evil = make_retraction(&fx.bob, T0 + 1, a->item.rec.id);
-    cr_assert_eq(insert1(evil), PX_EPERM, "only the author retracts");
-    r = make_retraction(&fx.alice, T0 + 2, a->item.rec.id);
-    cr_assert_eq(insert1(r), 0);
+    sfx_insert(a);
+    evil = sfx_retraction(&sfx.bob, T0 + 1, a->item.rec.id);
+    cr_assert_eq(sfx_insert(evil), PX_EPERM, "only the author retracts");
+    r = sfx_retraction(&sfx.alice, T0 + 2, a->item.rec.id);
+    cr_assert_eq(sfx_insert(r), 0);
     memset(&f, 0, sizeof(f));
     cr_assert_eq(count(&f), 0);
     f.history = true;
@@ -343,18 +243,18 @@ Test(store, retraction_purges_and_blocks)
     f.tags[0] = S("water");
     f.n_tags = 1;
     cr_assert_eq(count(&f), 0, "tags purged");
-    cr_assert_eq(px_store_stats(fx.s, &st), 0);
+    cr_assert_eq(px_store_stats(sfx.s, &st), 0);
     cr_assert_eq(st.cases, 0);
     cr_assert_eq(st.retractions, 1);
     /* The case offered again (by a peer, an import) is refused. */
-    cr_assert_eq(insert1(a), PX_ERETRACTED);
+    cr_assert_eq(sfx_insert(a), PX_ERETRACTED);
     /* get of the retracted id answers with the retraction. */
     px_hex_encode(a->item.rec.id, PX_ID_BYTES, hex);
-    cr_assert_eq(px_store_get(fx.s, hex, 64, false, &rows, &n), 0);
+    cr_assert_eq(px_store_get(sfx.s, hex, 64, false, &rows, &n), 0);
     cr_assert_eq(n, 1);
     cr_assert_eq(rows[0], r->item.rowid);
     free(rows);
-    cr_assert_eq(px_store_check(fx.s), 0);
+    cr_assert_eq(px_store_check(sfx.s), 0);
     free(a);
     free(r);
     free(evil);
@@ -362,18 +262,18 @@ Test(store, retraction_purges_and_blocks)
 
 Test(store, retraction_first_blocks_only_its_author)
 {
-    struct rec *a = make_case(&fx.alice, T0, "Later", NULL, PX_PRACTICE_GOOD, NULL);
-    struct rec *grief = make_retraction(&fx.bob, T0 + 1, a->item.rec.id);
-    struct rec *own = make_retraction(&fx.alice, T0 + 1, a->item.rec.id);
+    struct sfx_rec *a = sfx_case(&sfx.alice, T0, "Later", NULL, PX_PRACTICE_GOOD, NULL);
+    struct sfx_rec *grief = sfx_retraction(&sfx.bob, T0 + 1, a->item.rec.id);
+    struct sfx_rec *own = sfx_retraction(&sfx.alice, T0 + 1, a->item.rec.id);
 
-    cr_assert_eq(insert1(grief), 0, "stored: its target is unknown yet");
-    cr_assert_eq(insert1(a), 0, "another author's retraction blocks nothing");
+    cr_assert_eq(sfx_insert(grief), 0, "stored: its target is unknown yet");
+    cr_assert_eq(sfx_insert(a), 0, "another author's retraction blocks nothing");
     free(a);
-    a = make_case(&fx.alice, T0 + 5, "Later two", NULL, PX_PRACTICE_GOOD, NULL);
+    a = sfx_case(&sfx.alice, T0 + 5, "Later two", NULL, PX_PRACTICE_GOOD, NULL);
     free(own);
-    own = make_retraction(&fx.alice, T0 + 6, a->item.rec.id);
-    cr_assert_eq(insert1(own), 0);
-    cr_assert_eq(insert1(a), PX_ERETRACTED, "the author's own retraction arrived first");
+    own = sfx_retraction(&sfx.alice, T0 + 6, a->item.rec.id);
+    cr_assert_eq(sfx_insert(own), 0);
+    cr_assert_eq(sfx_insert(a), PX_ERETRACTED, "the author's own retraction arrived first");
     free(a);
     free(grief);
     free(own);
@@ -381,20 +281,20 @@ Test(store, retraction_first_blocks_only_its_author)
 
 Test(store, retracting_a_correction_restores_the_original)
 {
-    struct rec *a = make_case(&fx.alice, T0, "Original", NULL, PX_PRACTICE_GOOD, NULL);
-    struct rec *b =
-        make_case(&fx.alice, T0 + 1, "Corrected", NULL, PX_PRACTICE_GOOD, a->item.rec.id);
-    struct rec *r = make_retraction(&fx.alice, T0 + 2, b->item.rec.id);
+    struct sfx_rec *a = sfx_case(&sfx.alice, T0, "Original", NULL, PX_PRACTICE_GOOD, NULL);
+    struct sfx_rec *b =
+        sfx_case(&sfx.alice, T0 + 1, "Corrected", NULL, PX_PRACTICE_GOOD, a->item.rec.id);
+    struct sfx_rec *r = sfx_retraction(&sfx.alice, T0 + 2, b->item.rec.id);
     struct px_api_filter f;
     struct px_store_window w = {0};
     int64_t *rows;
     size_t n;
 
-    insert1(a);
-    insert1(b);
-    insert1(r);
+    sfx_insert(a);
+    sfx_insert(b);
+    sfx_insert(r);
     memset(&f, 0, sizeof(f));
-    cr_assert_eq(px_store_select(fx.s, &f, &w, &rows, &n), 0);
+    cr_assert_eq(px_store_select(sfx.s, &f, &w, &rows, &n), 0);
     cr_assert_eq(n, 1);
     cr_assert_eq(rows[0], a->item.rowid);
     free(rows);
@@ -405,7 +305,7 @@ Test(store, retracting_a_correction_restores_the_original)
 
 Test(store, get_prefix_ambiguity_and_errors)
 {
-    struct rec *recs[40];
+    struct sfx_rec *recs[40];
     int64_t *rows;
     size_t n;
 
@@ -413,8 +313,8 @@ Test(store, get_prefix_ambiguity_and_errors)
         char title[32];
 
         snprintf(title, sizeof(title), "Case %d", i);
-        recs[i] = make_case(&fx.alice, T0 + (uint64_t)i, title, NULL, PX_PRACTICE_GOOD, NULL);
-        insert1(recs[i]);
+        recs[i] = sfx_case(&sfx.alice, T0 + (uint64_t)i, title, NULL, PX_PRACTICE_GOOD, NULL);
+        sfx_insert(recs[i]);
     }
     /* 40 ids over 16 first digits: some digit is shared. */
     {
@@ -428,17 +328,17 @@ Test(store, get_prefix_ambiguity_and_errors)
             }
         }
         cr_assert_geq(shared, 0);
-        cr_assert_eq(px_store_get(fx.s, &"0123456789abcdef"[shared], 1, false, &rows, &n),
+        cr_assert_eq(px_store_get(sfx.s, &"0123456789abcdef"[shared], 1, false, &rows, &n),
                      PX_EAMBIGUOUS);
     }
-    cr_assert_eq(px_store_get(fx.s, "zz", 2, false, &rows, &n), PX_EVALUE);
-    cr_assert_eq(px_store_get(fx.s, "", 0, false, &rows, &n), PX_EVALUE);
+    cr_assert_eq(px_store_get(sfx.s, "zz", 2, false, &rows, &n), PX_EVALUE);
+    cr_assert_eq(px_store_get(sfx.s, "", 0, false, &rows, &n), PX_EVALUE);
     {
         char hex[2 * PX_ID_BYTES + 1];
 
         px_hex_encode(recs[7]->item.rec.id, PX_ID_BYTES, hex);
         hex[0] = hex[0] == '0' ? '1' : '0';
-        cr_assert_eq(px_store_get(fx.s, hex, 64, false, &rows, &n), PX_ENOTFOUND);
+        cr_assert_eq(px_store_get(sfx.s, hex, 64, false, &rows, &n), PX_ENOTFOUND);
     }
     for (int i = 0; i < 40; i++) {
         free(recs[i]);
@@ -460,17 +360,17 @@ collect(void *arg, int64_t rowid, const uint8_t *raw, size_t len)
 
 Test(store, export_order_and_fetch)
 {
-    struct rec *a = make_case(&fx.alice, T0 + 50, "Newer", NULL, PX_PRACTICE_GOOD, NULL);
-    struct rec *b = make_case(&fx.alice, T0, "Older", NULL, PX_PRACTICE_GOOD, NULL);
+    struct sfx_rec *a = sfx_case(&sfx.alice, T0 + 50, "Newer", NULL, PX_PRACTICE_GOOD, NULL);
+    struct sfx_rec *b = sfx_case(&sfx.alice, T0, "Older", NULL, PX_PRACTICE_GOOD, NULL);
     int64_t *rows;
     size_t n, seen = 0;
 
-    insert1(a);
-    insert1(b);
-    cr_assert_eq(px_store_select_all(fx.s, &rows, &n), 0);
+    sfx_insert(a);
+    sfx_insert(b);
+    cr_assert_eq(px_store_select_all(sfx.s, &rows, &n), 0);
     cr_assert_eq(n, 2);
     cr_assert_eq(rows[0], b->item.rowid, "oldest created first");
-    cr_assert_eq(px_store_fetch(fx.s, rows, n, collect, &seen), 0);
+    cr_assert_eq(px_store_fetch(sfx.s, rows, n, collect, &seen), 0);
     cr_assert_eq(seen, 2);
     free(rows);
     free(a);
@@ -479,20 +379,20 @@ Test(store, export_order_and_fetch)
 
 Test(store, live_window)
 {
-    struct rec *a = make_case(&fx.alice, T0, "First", NULL, PX_PRACTICE_GOOD, NULL);
-    struct rec *b = make_case(&fx.alice, T0 + 1, "Second", NULL, PX_PRACTICE_GOOD, NULL);
+    struct sfx_rec *a = sfx_case(&sfx.alice, T0, "First", NULL, PX_PRACTICE_GOOD, NULL);
+    struct sfx_rec *b = sfx_case(&sfx.alice, T0 + 1, "Second", NULL, PX_PRACTICE_GOOD, NULL);
     struct px_store_window w = {0};
     struct px_api_filter f;
     int64_t *rows, max;
     size_t n;
 
-    insert1(a);
-    cr_assert_eq(px_store_max_rowid(fx.s, &max), 0);
-    insert1(b);
+    sfx_insert(a);
+    cr_assert_eq(px_store_max_rowid(sfx.s, &max), 0);
+    sfx_insert(b);
     memset(&f, 0, sizeof(f));
     w.after_rowid = max;
     w.live = true;
-    cr_assert_eq(px_store_select(fx.s, &f, &w, &rows, &n), 0);
+    cr_assert_eq(px_store_select(sfx.s, &f, &w, &rows, &n), 0);
     cr_assert_eq(n, 1);
     cr_assert_eq(rows[0], b->item.rowid);
     free(rows);
@@ -509,13 +409,13 @@ Test(store, refuses_a_newer_schema)
 
     /* A clean close checkpoints the WAL into the file; then write the header's
      * user_version (4 bytes, big-endian, at offset 60) as a newer praxisd would have. */
-    px_store_close(fx.s);
-    fx.s = NULL;
-    fd = open(fx.path, O_RDWR);
+    px_store_close(sfx.s);
+    sfx.s = NULL;
+    fd = open(sfx.path, O_RDWR);
     cr_assert_geq(fd, 0);
     cr_assert_eq(pwrite(fd, v99, sizeof(v99), 60), 4);
     close(fd);
-    cr_assert_eq(px_store_open(fx.path, &s2, err, sizeof(err)), PX_EVERSION);
+    cr_assert_eq(px_store_open(sfx.path, &s2, err, sizeof(err)), PX_EVERSION);
     cr_assert_null(s2);
     cr_assert(strstr(err, "newer") != NULL, "%s", err);
 }
