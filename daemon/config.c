@@ -102,6 +102,36 @@ static const struct px_config_option options[] = {
                                         "Seconds without a frame from a peer before it is "
                                         "disconnected.",
                                         0, FIELD(idle_timeout_s)},
+    [PX_CONFIG_NETWORK_QUOTA_INTERVAL] = {"network", "quota_interval", PX_CONFIG_T_UINT, 1, 3600,
+                                          "60",
+                                          "Seconds over which the per-peer quotas "
+                                          "quota_records, quota_bytes and quota_messages count.",
+                                          0, FIELD(quota_interval_s)},
+    [PX_CONFIG_NETWORK_QUOTA_RECORDS] = {"network", "quota_records", PX_CONFIG_T_UINT, 1, 100000000,
+                                         "10000",
+                                         "Records a peer may send without being asked, per "
+                                         "quota_interval, before it is disconnected.",
+                                         0, FIELD(quota_records)},
+    [PX_CONFIG_NETWORK_QUOTA_BYTES] = {"network", "quota_bytes", PX_CONFIG_T_UINT, 65536,
+                                       UINT64_C(68719476736), "134217728",
+                                       "Bytes of records a peer may send without being asked, "
+                                       "per quota_interval, before it is disconnected.",
+                                       0, FIELD(quota_bytes)},
+    [PX_CONFIG_NETWORK_QUOTA_MESSAGES] = {"network", "quota_messages", PX_CONFIG_T_UINT, 100,
+                                          10000000, "20000",
+                                          "Announce, want, reconcile and empty records messages "
+                                          "a peer may send per quota_interval.",
+                                          0, FIELD(quota_messages)},
+    [PX_CONFIG_NETWORK_MAX_PENDING_WANTS] = {"network", "max_pending_wants", PX_CONFIG_T_UINT, 16,
+                                             65536, "4096",
+                                             "Record ids asked from one peer and not received "
+                                             "yet; the rest are asked later.",
+                                             0, FIELD(max_pending_wants)},
+    [PX_CONFIG_NETWORK_MAX_QUEUED_WANTS] = {"network", "max_queued_wants", PX_CONFIG_T_UINT, 1024,
+                                            65536, "8192",
+                                            "Record ids one peer may have asked us for and not "
+                                            "received yet; over it, it is disconnected.",
+                                            0, FIELD(max_queued_wants)},
     [PX_CONFIG_API_MAX_CLIENTS] = {"api", "max_clients", PX_CONFIG_T_UINT, 1, 1024, "64",
                                    "Most local API clients connected at once.", 0,
                                    FIELD(max_clients)},
@@ -962,6 +992,14 @@ px_config_validate(const struct px_config *cfg, struct px_config_error *err)
         return fail(err, PX_EVALUE,
                     "network.handshake_timeout (%u) is longer than network.idle_timeout (%u)",
                     cfg->handshake_timeout_s, cfg->idle_timeout_s);
+    }
+    if (cfg->max_pending_wants > cfg->max_queued_wants) {
+        err->line = later(cfg->line[PX_CONFIG_NETWORK_MAX_PENDING_WANTS],
+                          cfg->line[PX_CONFIG_NETWORK_MAX_QUEUED_WANTS]);
+        return fail(err, PX_EVALUE,
+                    "network.max_pending_wants (%u) is larger than network.max_queued_wants "
+                    "(%u): a peer with the same settings would drop this node while it catches up",
+                    cfg->max_pending_wants, cfg->max_queued_wants);
     }
     return 0;
 }

@@ -70,6 +70,12 @@ enum px_config_opt {
     PX_CONFIG_NETWORK_SYNC_INTERVAL,
     PX_CONFIG_NETWORK_HANDSHAKE_TIMEOUT,
     PX_CONFIG_NETWORK_IDLE_TIMEOUT,
+    PX_CONFIG_NETWORK_QUOTA_INTERVAL,
+    PX_CONFIG_NETWORK_QUOTA_RECORDS,
+    PX_CONFIG_NETWORK_QUOTA_BYTES,
+    PX_CONFIG_NETWORK_QUOTA_MESSAGES,
+    PX_CONFIG_NETWORK_MAX_PENDING_WANTS,
+    PX_CONFIG_NETWORK_MAX_QUEUED_WANTS,
     PX_CONFIG_API_MAX_CLIENTS,
     PX_CONFIG_API_MAX_CLIENT_QUEUE,
     PX_CONFIG_NOPTS
@@ -118,6 +124,16 @@ struct px_config {
     unsigned sync_interval_s;
     unsigned handshake_timeout_s;
     unsigned idle_timeout_s;
+    /* Per-peer quotas (docs/replication.md, "Limits and quotas"): over one, the peer gets
+     * bye and is disconnected. Only records the peer sent without being asked (not the
+     * answer to an outstanding want of ours to it) count against quota_records and
+     * quota_bytes; the records we ask for are bounded by max_pending_wants instead. */
+    unsigned quota_interval_s;  /* the window the three quotas below count over */
+    unsigned quota_records;     /* unsolicited records per window */
+    uint64_t quota_bytes;       /* bytes of unsolicited records per window */
+    unsigned quota_messages;    /* announce, want, reconcile and empty records messages */
+    unsigned max_pending_wants; /* ids asked from one peer and not received yet */
+    unsigned max_queued_wants;  /* ids one peer may have queued with us; more: dropped */
 
     /* [api] */
     unsigned max_clients;
@@ -206,7 +222,9 @@ int px_config_set(struct px_config *cfg, const char *name, const char *value,
  *   - the socket path (node.socket, or data_dir + "/" PX_CONFIG_SOCKET_NAME) fits in a
  *     Unix socket address;
  *   - max_handshakes <= max_peers, and the number of peer lines <= max_peers;
- *   - handshake_timeout <= idle_timeout.
+ *   - handshake_timeout <= idle_timeout;
+ *   - max_pending_wants <= max_queued_wants (a peer with the same settings would otherwise
+ *     drop this node for asking too much while it catches up).
  * Returns 0, or PX_EVALUE with err->line set to the later of the lines involved (0 if none
  * came from the file).
  */

@@ -34,17 +34,13 @@
 #define WANT_DONE_MS    60000 /* late copies of an id we received still count as asked for */
 #define WANT_BUCKETS    8192
 #define WANT_TABLE_MAX  65536 /* ids remembered at once, over all peers */
-#define LINK_MAX_WANTS  4096  /* ids asked from one peer and not received yet */
-#define LINK_MAX_SERVE  8192  /* ids one peer asked us for, queued */
 #define LINK_MAX_OFFERS 4     /* announce lookups in flight per peer; more are ignored */
 #define LINK_MAX_CHECKS 32    /* records batches being checked per peer */
 #define FETCH_IDS       1024
 #define FETCH_BUDGET    (4u << 20) /* bytes of records one fetch job reads */
 #define LINK_MAX_QUEUED (2u << 20) /* unsent bytes to a peer before servicing waits */
-#define QUOTA_WINDOW_MS 60000
-#define QUOTA_RECORDS   100000       /* records received per peer per window */
-#define QUOTA_BYTES     (512u << 20) /* bytes of records received per peer per window */
-#define QUOTA_MSGS      20000        /* announce, want and reconcile messages per window */
+/* The per-peer quotas and the two want caps are configuration (network.quota_*,
+ * network.max_pending_wants, network.max_queued_wants; config.c has the defaults). */
 #define SCORE_LIMIT     100
 #define NEG_FRAME       (64u << 10) /* our negentropy frame size limit */
 #define SYNC_TIMEOUT_MS 60000
@@ -72,6 +68,9 @@ struct want {
     uint64_t link; /* the link asked; meaningful while !done */
     uint64_t at;   /* uv_now when asked, or when received */
     bool done;
+    /* A record answering this want has come from the link asked and is being checked or
+     * stored: a second copy of it from that link is no longer an answer. */
+    bool claimed;
 };
 
 struct px_gossip_link {
@@ -84,8 +83,8 @@ struct px_gossip_link {
     char label[96];
     struct px_gossip_link_stats st;
     int score;
-    unsigned logged; /* a bit per fault already logged */
-    uint64_t quota_start, q_records, q_bytes, q_msgs;
+    unsigned logged;                                  /* a bit per fault already logged */
+    uint64_t quota_start, q_records, q_bytes, q_msgs; /* q_records, q_bytes: unsolicited */
     unsigned offers, checks;
     uint8_t *serve; /* ids it wants from us, FIFO */
     size_t serve_n;
@@ -103,6 +102,9 @@ struct px_gossip {
     struct px_gossip_link *links;
     uint64_t next_no;
     uint64_t sync_interval_ms;
+    /* From the configuration: see struct px_config. */
+    uint64_t quota_window_ms, quota_records, quota_bytes, quota_msgs;
+    size_t max_pending_wants, max_queued_wants;
     struct px_negentropy_storage *index; /* NULL: anti-entropy is off */
     struct want *wants[WANT_BUCKETS];
     size_t n_wants;
@@ -168,32 +170,43 @@ fault(struct px_gossip_link *l, enum fault f, unsigned count)
     }
 }
 
-/* Over a quota: drop the peer. Returns true when it was dropped. */
+/*
+ * Counts msgs messages and records unsolicited records of bytes bytes against the peer's
+ * quotas of the current window; over one, drops the peer. Returns true when it was
+ * dropped. Records the peer sends in answer to our wants are not counted here: we asked
+ * for them, and g->max_pending_wants bounds how many can be on their way.
+ */
 static bool
 over_quota(struct px_gossip_link *l, uint64_t records, uint64_t bytes, uint64_t msgs)
 {
-    uint64_t now = uv_now(l->g->loop);
+    struct px_gossip *g = l->g;
+    uint64_t now = uv_now(g->loop);
     const char *what = NULL;
-    char why[128];
+    uint64_t limit = 0;
+    char why[160];
 
-    if (now - l->quota_start >= QUOTA_WINDOW_MS) {
+    if (now - l->quota_start >= g->quota_window_ms) {
         l->quota_start = now;
         l->q_records = l->q_bytes = l->q_msgs = 0;
     }
     l->q_records += records;
     l->q_bytes += bytes;
     l->q_msgs += msgs;
-    if (l->q_records > QUOTA_RECORDS) {
-        what = "records";
-    } else if (l->q_bytes > QUOTA_BYTES) {
-        what = "bytes of records";
-    } else if (l->q_msgs > QUOTA_MSGS) {
+    if (l->q_records > g->quota_records) {
+        what = "unsolicited records";
+        limit = g->quota_records;
+    } else if (l->q_bytes > g->quota_bytes) {
+        what = "bytes of unsolicited records";
+        limit = g->quota_bytes;
+    } else if (l->q_msgs > g->quota_msgs) {
         what = "requests";
+        limit = g->quota_msgs;
     }
     if (what == NULL) {
         return false;
     }
-    snprintf(why, sizeof(why), "over its quota of %s per minute", what);
+    snprintf(why, sizeof(why), "over its quota of %llu %s per %llu s", (unsigned long long)limit,
+             what, (unsigned long long)(g->quota_window_ms / 1000));
     px_peer_drop(l->peer, why);
     return true;
 }
@@ -244,7 +257,7 @@ want_add(struct px_gossip *g, struct px_gossip_link *l, const uint8_t *id, uint6
 {
     struct want *w = want_find(g, id);
 
-    if (l->st.pending_wants >= LINK_MAX_WANTS) {
+    if (l->st.pending_wants >= g->max_pending_wants) {
         return false;
     }
     if (w == NULL) {
@@ -263,6 +276,7 @@ want_add(struct px_gossip *g, struct px_gossip_link *l, const uint8_t *id, uint6
     w->link = l->no;
     w->at = now;
     w->done = false;
+    w->claimed = false;
     l->st.pending_wants++;
     return true;
 }
@@ -295,6 +309,24 @@ want_failed(struct px_gossip *g, struct px_gossip_link *l, const uint8_t *id)
         want_release(g, w);
         w->link = 0; /* no link's number: nobody's pending want */
     }
+}
+
+/*
+ * Does a record with this id from l answer a want we sent to l that is still outstanding
+ * and not answered yet? If so, the want is claimed by this record, so that a second copy
+ * from l is not an answer any more. This is what decides whether a record counts against
+ * l's quota of unsolicited records.
+ */
+static bool
+want_claim(struct px_gossip *g, struct px_gossip_link *l, const uint8_t *id)
+{
+    struct want *w = want_find(g, id);
+
+    if (w == NULL || w->done || w->claimed || w->link != l->no) {
+        return false;
+    }
+    w->claimed = true;
+    return true;
 }
 
 /* Was id asked for (from anyone) recently? A copy from a second peer is not a fault. */
@@ -515,7 +547,7 @@ fetch_done(void *arg, int rc)
 
         send_records(l, j->buf, j->lens, j->n_recs);
         /* Ids the budget left over go back to the front of the queue. */
-        if (rest > 0 && l->serve_n + rest <= LINK_MAX_SERVE) {
+        if (rest > 0 && l->serve_n + rest <= l->g->max_queued_wants) {
             memmove(l->serve + rest * PX_ID_BYTES, l->serve, l->serve_n * PX_ID_BYTES);
             memcpy(l->serve, j->ids + j->consumed * PX_ID_BYTES, rest * PX_ID_BYTES);
             l->serve_n += rest;
@@ -565,11 +597,13 @@ pump(struct px_gossip_link *l)
 static void
 on_want(struct px_gossip_link *l, const struct px_wire_msg *msg)
 {
-    if (l->serve_n + msg->n_ids > LINK_MAX_SERVE) {
+    size_t cap = l->g->max_queued_wants;
+
+    if (l->serve_n + msg->n_ids > cap) {
         px_peer_drop(l->peer, "too many outstanding wants");
         return;
     }
-    if (l->serve == NULL && (l->serve = malloc(LINK_MAX_SERVE * PX_ID_BYTES)) == NULL) {
+    if (l->serve == NULL && (l->serve = malloc(cap * PX_ID_BYTES)) == NULL) {
         abort();
     }
     for (uint32_t i = 0; i < msg->n_ids; i++) {
@@ -681,6 +715,7 @@ check_done(void *arg, int rc)
     struct px_gossip_link *l = j->l;
     struct px_gossip *g = l->g;
     unsigned faults[F_N] = {0};
+    uint64_t unasked = 0, unasked_bytes = 0;
     size_t n_ok = 0;
 
     if (rc != 0 || l->peer == NULL) {
@@ -689,7 +724,14 @@ check_done(void *arg, int rc)
     }
     for (size_t i = 0; i < j->n; i++) {
         struct px_store_item *it = &j->items[i];
+        /* A record that did not decode has no id we can trust: it answers nothing. */
+        bool decoded = j->verdict[i] == 0 || j->verdict[i] == PX_EEXIST ||
+                       classify(j->verdict[i]) != F_MALFORMED;
 
+        if (!decoded || !want_claim(g, l, it->rec.id)) {
+            unasked++;
+            unasked_bytes += it->len;
+        }
         if (j->verdict[i] == PX_EEXIST) {
             l->st.duplicates++;
             want_done(g, it->rec.id);
@@ -712,6 +754,13 @@ check_done(void *arg, int rc)
         if (faults[f] > 0) {
             fault(l, (enum fault)f, faults[f]);
         }
+    }
+    /*
+     * The quota of unsolicited records is charged once the ids are known, after the check.
+     * Until then a peer's records cost us at most LINK_MAX_CHECKS batches in flight.
+     */
+    if (l->peer != NULL && unasked > 0) {
+        over_quota(l, unasked, unasked_bytes, 0);
     }
     /* A peer dropped for this batch gets nothing of it stored. */
     if (n_ok == 0 || l->peer == NULL) {
@@ -737,14 +786,14 @@ on_records(struct px_gossip_link *l, const struct px_wire_msg *msg)
     for (uint32_t i = 0; i < msg->n_records; i++) {
         bytes += msg->record_lens[i];
     }
-    if (over_quota(l, msg->n_records, bytes, 0)) {
+    /* Records are charged in check_done, once we know which ones we asked for; an empty
+     * records message answers nothing and counts as a request. */
+    if (msg->n_records == 0) {
+        over_quota(l, 0, 0, 1);
         return;
     }
     if (l->checks >= LINK_MAX_CHECKS) {
         px_peer_drop(l->peer, "too many records batches in flight");
-        return;
-    }
-    if (msg->n_records == 0) {
         return;
     }
     if ((j = calloc(1, sizeof(*j))) == NULL || (j->buf = malloc(bytes > 0 ? bytes : 1)) == NULL ||
@@ -990,6 +1039,12 @@ px_gossip_new(struct px_daemon *d, const struct px_config *cfg, struct px_gossip
     g->d = d;
     g->loop = d->loop;
     g->sync_interval_ms = (uint64_t)cfg->sync_interval_s * 1000;
+    g->quota_window_ms = (uint64_t)cfg->quota_interval_s * 1000;
+    g->quota_records = cfg->quota_records;
+    g->quota_bytes = cfg->quota_bytes;
+    g->quota_msgs = cfg->quota_messages;
+    g->max_pending_wants = cfg->max_pending_wants;
+    g->max_queued_wants = cfg->max_queued_wants;
     /* The index: one read of (created, id) at start, then the commit hook keeps it. */
     snprintf(path, sizeof(path), "%s/store.db", cfg->data_dir);
     if ((rc = px_negentropy_storage_new(&g->index)) == 0 &&

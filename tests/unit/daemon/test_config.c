@@ -81,6 +81,12 @@ assert_same_config(const struct px_config *a, const struct px_config *b)
     cr_assert_eq(a->sync_interval_s, b->sync_interval_s);
     cr_assert_eq(a->handshake_timeout_s, b->handshake_timeout_s);
     cr_assert_eq(a->idle_timeout_s, b->idle_timeout_s);
+    cr_assert_eq(a->quota_interval_s, b->quota_interval_s);
+    cr_assert_eq(a->quota_records, b->quota_records);
+    cr_assert_eq(a->quota_bytes, b->quota_bytes);
+    cr_assert_eq(a->quota_messages, b->quota_messages);
+    cr_assert_eq(a->max_pending_wants, b->max_pending_wants);
+    cr_assert_eq(a->max_queued_wants, b->max_queued_wants);
     cr_assert_eq(a->max_clients, b->max_clients);
     cr_assert_eq(a->max_client_queue, b->max_client_queue);
 }
@@ -198,6 +204,12 @@ Test(config, defaults)
     cr_assert_eq(cfg.sync_interval_s, 60);
     cr_assert_eq(cfg.handshake_timeout_s, 10);
     cr_assert_eq(cfg.idle_timeout_s, 120);
+    cr_assert_eq(cfg.quota_interval_s, 60);
+    cr_assert_eq(cfg.quota_records, 10000);
+    cr_assert_eq(cfg.quota_bytes, (uint64_t)128 * 1024 * 1024);
+    cr_assert_eq(cfg.quota_messages, 20000);
+    cr_assert_eq(cfg.max_pending_wants, 4096);
+    cr_assert_eq(cfg.max_queued_wants, 8192);
     cr_assert_eq(cfg.max_clients, 64);
     cr_assert_eq(cfg.max_client_queue, (uint64_t)8 * 1024 * 1024);
     for (size_t i = 0; i < PX_CONFIG_NOPTS; i++) {
@@ -286,6 +298,100 @@ Test(config, every_option_parsed)
     cr_assert_eq(cfg.line[PX_CONFIG_NODE_DATA_DIR], 2);
     cr_assert_eq(cfg.line[PX_CONFIG_NETWORK_PEER], 12);
     cr_assert_eq(cfg.line[PX_CONFIG_API_MAX_CLIENT_QUEUE], 23);
+    cr_assert_eq(px_config_validate(&cfg, &err), 0, "%s", err.msg);
+}
+
+/* ---- The per-peer quotas ---- */
+
+Test(config, quota_keys_parsed_at_their_bounds)
+{
+    /* The lowest values, then the highest: both ends of every range are accepted. */
+    cr_assert_eq(parse("[network]\n"
+                       "quota_interval = 1\n"
+                       "quota_records = 1\n"
+                       "quota_bytes = 65536\n"
+                       "quota_messages = 100\n"
+                       "max_pending_wants = 16\n"
+                       "max_queued_wants = 1024\n"),
+                 0, "line %u: %s", err.line, err.msg);
+    cr_assert_eq(cfg.quota_interval_s, 1);
+    cr_assert_eq(cfg.quota_records, 1);
+    cr_assert_eq(cfg.quota_bytes, 65536);
+    cr_assert_eq(cfg.quota_messages, 100);
+    cr_assert_eq(cfg.max_pending_wants, 16);
+    cr_assert_eq(cfg.max_queued_wants, 1024);
+    cr_assert_eq(cfg.line[PX_CONFIG_NETWORK_QUOTA_INTERVAL], 2);
+    cr_assert_eq(cfg.line[PX_CONFIG_NETWORK_MAX_QUEUED_WANTS], 7);
+    cr_assert_eq(px_config_validate(&cfg, &err), 0, "%s", err.msg);
+
+    cr_assert_eq(parse("[network]\n"
+                       "quota_interval = 3600\n"
+                       "quota_records = 100000000\n"
+                       "quota_bytes = 68719476736\n"
+                       "quota_messages = 10000000\n"
+                       "max_pending_wants = 65536\n"
+                       "max_queued_wants = 65536\n"),
+                 0, "line %u: %s", err.line, err.msg);
+    cr_assert_eq(cfg.quota_interval_s, 3600);
+    cr_assert_eq(cfg.quota_records, 100000000);
+    cr_assert_eq(cfg.quota_bytes, UINT64_C(68719476736), "a value above 32 bits");
+    cr_assert_eq(cfg.quota_messages, 10000000);
+    cr_assert_eq(cfg.max_pending_wants, 65536);
+    cr_assert_eq(cfg.max_queued_wants, 65536);
+    cr_assert_eq(px_config_validate(&cfg, &err), 0, "%s", err.msg);
+
+    /* They live in [network] only. */
+    expect_error("[node]\nquota_records = 5\n", PX_EUNKNOWN, 2, "unknown key \"quota_records\"");
+}
+
+Test(config, quota_keys_out_of_range_name_the_line)
+{
+    expect_error("[network]\n\nquota_interval = 0\n", PX_EVALUE, 3, "in 1..3600");
+    expect_error("[network]\nquota_interval = 3601\n", PX_EVALUE, 2, "in 1..3600");
+    expect_error("[network]\nquota_records = 0\n", PX_EVALUE, 2,
+                 "network.quota_records: \"0\" is out of range; expected a number in 1..100000000");
+    expect_error("[network]\nquota_records = 100000001\n", PX_EVALUE, 2, "in 1..100000000");
+    expect_error("[network]\nmax_peers = 8\nquota_bytes = 65535\n", PX_EVALUE, 3,
+                 "in 65536..68719476736");
+    expect_error("[network]\nquota_bytes = 68719476737\n", PX_EVALUE, 2, "in 65536..68719476736");
+    expect_error("[network]\nquota_bytes = 99999999999999999999999\n", PX_EVALUE, 2,
+                 "out of range");
+    expect_error("[network]\nquota_bytes = 128MiB\n", PX_EVALUE, 2, "junk after the number");
+    expect_error("[network]\nquota_messages = 99\n", PX_EVALUE, 2, "in 100..10000000");
+    expect_error("[network]\nquota_messages = -1\n", PX_EVALUE, 2, "is negative");
+    expect_error("[network]\nmax_pending_wants = 15\n", PX_EVALUE, 2, "in 16..65536");
+    expect_error("[network]\nmax_pending_wants = 65537\n", PX_EVALUE, 2, "in 16..65536");
+    expect_error("[network]\nmax_queued_wants = 1023\n", PX_EVALUE, 2, "in 1024..65536");
+    expect_error("[network]\nmax_queued_wants = 65537\n", PX_EVALUE, 2, "in 1024..65536");
+    expect_error("[network]\nquota_records = 5\nquota_records = 6\n", PX_EDUPKEY, 3,
+                 "duplicate key \"quota_records\"");
+}
+
+Test(config, quota_keys_set_and_validated)
+{
+    /* From the command line, by either name; a failure leaves the value as it was. */
+    px_config_defaults(&cfg);
+    cr_assert_eq(px_config_set(&cfg, "network.quota_records", "20", &err), 0, "%s", err.msg);
+    cr_assert_eq(px_config_set(&cfg, "quota_bytes", "65536", &err), 0, "%s", err.msg);
+    cr_assert_eq(cfg.quota_records, 20);
+    cr_assert_eq(cfg.quota_bytes, 65536);
+    cr_assert_eq(px_config_set(&cfg, "quota_interval", "0", &err), PX_EVALUE);
+    cr_assert_eq(err.line, 0);
+    cr_assert_eq(cfg.quota_interval_s, 60);
+
+    /* Asking one peer for more than a peer with our settings lets us queue is refused. */
+    cr_assert_eq(parse("[network]\nmax_queued_wants = 2048\n\nmax_pending_wants = 4096\n"), 0, "%s",
+                 err.msg);
+    cr_assert_eq(px_config_validate(&cfg, &err), PX_EVALUE);
+    cr_assert_eq(err.line, 4);
+    cr_assert_not_null(strstr(err.msg, "network.max_pending_wants (4096) is larger than "
+                                       "network.max_queued_wants (2048)"),
+                       "%s", err.msg);
+    /* The default max_pending_wants (4096) against a lowered max_queued_wants. */
+    cr_assert_eq(parse("[network]\nmax_queued_wants = 1024\n"), 0, "%s", err.msg);
+    cr_assert_eq(px_config_validate(&cfg, &err), PX_EVALUE);
+    cr_assert_eq(err.line, 2);
+    cr_assert_eq(px_config_set(&cfg, "max_pending_wants", "1024", &err), 0, "%s", err.msg);
     cr_assert_eq(px_config_validate(&cfg, &err), 0, "%s", err.msg);
 }
 
