@@ -9,8 +9,8 @@
 
 #include "protocol/err.h"
 
-/* WAL pages (4 KiB) past which the writer checkpoints itself: 64 MiB. */
-#define DB_WAL_BACKSTOP_PAGES 16384
+/* WAL pages (4 KiB) past which the writer empties the WAL itself: 64 MiB. */
+#define DB_WAL_LIMIT_PAGES 16384
 /* Items one transaction takes at most; a longer queue is committed in several. */
 #define DB_MAX_BATCH_ITEMS 4096
 
@@ -22,6 +22,8 @@ struct write_job {
     size_t n_items;
     int rc;
     int64_t max_rowid;
+    bool truncate;      /* empty the WAL before the transaction */
+    uint32_t wal_pages; /* the WAL's size after it */
 };
 
 struct px_db {
@@ -30,6 +32,7 @@ struct px_db {
     struct px_store **readers;
     unsigned n_readers;
     struct px_store **free_readers; /* stack of idle readers */
+    struct px_store *now;           /* the loop thread's own reader (px_db_read_now) */
     unsigned n_free;
     /* Queues: singly linked, with a tail pointer for FIFO order. */
     struct px_db_write *wq_head, *wq_tail;
@@ -47,6 +50,9 @@ struct px_db {
     /* WAL checkpoints run on a reader after commits, not on the writer (see start_write). */
     struct px_db_read ckpt;
     bool ckpt_running, ckpt_wanted;
+    bool wal_full;            /* the next write job empties the WAL first */
+    uint32_t wal_limit;       /* pages; DB_WAL_LIMIT_PAGES unless set */
+    struct px_doclen *doclen; /* document lengths, shared by every connection */
 };
 
 static uint64_t
@@ -73,6 +79,7 @@ px_db_open(uv_loop_t *loop, const char *path, unsigned readers, px_db_commit_cb 
         return PX_ENOMEM;
     }
     db->loop = loop;
+    db->wal_limit = DB_WAL_LIMIT_PAGES;
     db->on_commit = on_commit;
     db->commit_arg = commit_arg;
     db->readers = calloc(readers, sizeof(*db->readers));
@@ -85,13 +92,13 @@ px_db_open(uv_loop_t *loop, const char *path, unsigned readers, px_db_commit_cb 
     if ((rc = px_store_open(path, &db->writer, err, errlen)) != 0) {
         goto fail;
     }
-    /* The writer's commits would otherwise run SQLite's auto-checkpoint (every 1000 pages)
-     * on the writer thread, a few fsyncs each time, while every publisher waits:
-     * checkpoints go to a reader in the thread pool instead (request_checkpoint). The
-     * writer still checkpoints itself past DB_WAL_BACKSTOP_PAGES, should the readers'
-     * checkpoints fall behind a sustained load, so the WAL stays bounded. */
-    if ((rc = px_store_autocheckpoint(db->writer, DB_WAL_BACKSTOP_PAGES)) != 0) {
-        snprintf(err, errlen, "cannot configure the store %s", path);
+    if ((db->doclen = px_doclen_new()) == NULL) {
+        rc = PX_ENOMEM;
+        goto fail;
+    }
+    px_store_use_doclen(db->writer, db->doclen);
+    if ((rc = px_store_doclen_fill(db->writer)) != 0) {
+        snprintf(err, errlen, "cannot read the text index of %s", path);
         goto fail;
     }
     if ((rc = px_store_max_rowid(db->writer, &db->max_rowid_at_open)) != 0) {
@@ -102,16 +109,25 @@ px_db_open(uv_loop_t *loop, const char *path, unsigned readers, px_db_commit_cb 
         if ((rc = px_store_open(path, &db->readers[i], err, errlen)) != 0) {
             goto fail;
         }
+        px_store_use_doclen(db->readers[i], db->doclen);
         db->n_readers++;
         db->free_readers[db->n_free++] = db->readers[i];
     }
+    if ((rc = px_store_open(path, &db->now, err, errlen)) != 0) {
+        goto fail;
+    }
+    /* On the loop, a read never waits for a lock: it goes to the pool instead. */
+    px_store_busy_timeout(db->now, 0);
+    px_store_use_doclen(db->now, db->doclen);
     *out = db;
     return 0;
 fail:
+    px_store_close(db->now);
     for (unsigned i = 0; i < db->n_readers; i++) {
         px_store_close(db->readers[i]);
     }
     px_store_close(db->writer);
+    px_doclen_free(db->doclen);
     free(db->readers);
     free(db->free_readers);
     free(db);
@@ -123,6 +139,12 @@ px_db_on_items(struct px_db *db, px_db_items_cb *cb, void *arg)
 {
     db->on_items = cb;
     db->items_arg = arg;
+}
+
+void
+px_db_set_wal_limit(struct px_db *db, uint32_t pages)
+{
+    db->wal_limit = pages > 0 ? pages : 1;
 }
 
 int64_t
@@ -138,7 +160,7 @@ ckpt_work(struct px_store *s, void *arg)
 {
     (void)arg;
     /* A failure only means the WAL keeps its frames until the next try. */
-    px_store_checkpoint(s);
+    px_store_checkpoint(s, PX_CKPT_PASSIVE);
 }
 
 static void request_checkpoint(struct px_db *db);
@@ -149,15 +171,30 @@ ckpt_done(void *arg, int rc)
     struct px_db *db = arg;
 
     db->ckpt_running = false;
-    if (rc == 0 && db->ckpt_wanted) {
+    if (db->wal_full) {
+        start_write(db); /* it was waiting for this checkpoint to end */
+    } else if (rc == 0 && db->ckpt_wanted) {
         request_checkpoint(db);
     }
 }
 
-/* One checkpoint at a time; commits during one ask for another after it. */
+/*
+ * Checkpoints. SQLite would checkpoint on the committing connection, a few fsyncs while
+ * every publisher waits; here a reader copies the WAL into the database in the thread
+ * pool after each commit, one checkpoint at a time (commits during one ask for another
+ * after it), while the writer goes on. Such a PASSIVE checkpoint never catches up with a
+ * writer that commits back to back, so the WAL would never restart from its beginning
+ * during a long import and would grow without bound. So once a commit leaves it past
+ * the WAL limit (64 MiB), the next write job first empties it (TRUNCATE), with the writer
+ * otherwise idle and no reader checkpoint running: most frames have already been copied,
+ * so that costs about one fsync of the database and one truncate.
+ */
 static void
 request_checkpoint(struct px_db *db)
 {
+    if (db->wal_full) {
+        return; /* the writer's turn */
+    }
     if (db->ckpt_running) {
         db->ckpt_wanted = true;
         return;
@@ -178,7 +215,12 @@ write_work(uv_work_t *req)
 {
     struct write_job *job = req->data;
 
+    if (job->truncate) {
+        /* PX_EBUSY: a reader held on for the whole busy timeout; the next commit retries. */
+        (void)px_store_checkpoint(job->db->writer, PX_CKPT_TRUNCATE);
+    }
     job->rc = px_store_insert(job->db->writer, job->items, job->n_items, wall_ms());
+    job->wal_pages = px_store_wal_pages(job->db->writer);
     job->max_rowid = 0;
     for (size_t i = 0; i < job->n_items; i++) {
         if (job->items[i]->rowid > job->max_rowid) {
@@ -196,6 +238,7 @@ write_after(uv_work_t *req, int status)
 
     (void)status; /* write jobs are never cancelled */
     db->writing = false;
+    db->wal_full = job->wal_pages >= db->wal_limit;
     /* Before the requests' callbacks, which may free their items. */
     if (job->rc == 0 && db->on_items != NULL) {
         db->on_items(db->items_arg, job->items, job->n_items);
@@ -226,7 +269,7 @@ start_write(struct px_db *db)
     struct px_db_write *w, *last = NULL;
     size_t n = 0, k = 0;
 
-    if (db->writing || db->wq_head == NULL) {
+    if (db->writing || db->wq_head == NULL || (db->wal_full && db->ckpt_running)) {
         return;
     }
     /* Take whole requests while they fit; always at least one. */
@@ -254,6 +297,7 @@ start_write(struct px_db *db)
         }
     }
     job->n_items = n;
+    job->truncate = db->wal_full;
     job->work.data = job;
     db->writing = true;
     if (uv_queue_work(db->loop, &job->work, write_work, write_after) != 0) {
@@ -340,6 +384,16 @@ px_db_read(struct px_db *db, struct px_db_read *r)
     return 0;
 }
 
+int
+px_db_read_now(struct px_db *db, px_db_read_fn *fn, void *arg)
+{
+    if (db->closing) {
+        return PX_ESHUTDOWN;
+    }
+    fn(db->now, arg);
+    return 0;
+}
+
 /* ---- Close ---- */
 
 static void
@@ -351,7 +405,9 @@ maybe_finish_close(struct px_db *db)
     for (unsigned i = 0; i < db->n_readers; i++) {
         px_store_close(db->readers[i]);
     }
+    px_store_close(db->now);
     px_store_close(db->writer);
+    px_doclen_free(db->doclen);
     free(db->readers);
     free(db->free_readers);
     if (db->close_cb != NULL) {

@@ -69,6 +69,10 @@ int px_db_open(uv_loop_t *loop, const char *path, unsigned readers, px_db_commit
 /* Sets (or with NULL clears) the hook told about each committed transaction's items. */
 void px_db_on_items(struct px_db *db, px_db_items_cb *cb, void *arg);
 
+/* The WAL size in pages (4 KiB) past which the writer empties it before its next
+ * transaction (default 16,384: 64 MiB). For tests; 0 counts as 1. */
+void px_db_set_wal_limit(struct px_db *db, uint32_t pages);
+
 /* The newest rowid when the store was opened (0 when empty). */
 int64_t px_db_max_rowid_at_open(const struct px_db *db);
 
@@ -77,6 +81,15 @@ int px_db_write(struct px_db *db, struct px_db_write *w);
 
 /* Queues a read. 0, or PX_ESHUTDOWN when closing (the callback will not run). */
 int px_db_read(struct px_db *db, struct px_db_read *r);
+
+/*
+ * Runs fn at once on the loop thread with a connection kept for that, instead of in the
+ * pool: for reads bounded by construction (a lookup by id: a few pages), which then cost
+ * no thread-pool round trip. That connection never waits for a lock: a call that would
+ * fails with PX_EBUSY, and the caller should queue the read with px_db_read instead.
+ * Returns 0 (fn ran and reported its own result) or PX_ESHUTDOWN when closing.
+ */
+int px_db_read_now(struct px_db *db, px_db_read_fn *fn, void *arg);
 
 /*
  * Starts closing: queued and running writes finish (they may be acknowledged), queued

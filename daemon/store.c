@@ -29,7 +29,10 @@
 
 #include <sys/stat.h>
 
+#include <assert.h>
+#include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +141,8 @@ struct px_store {
     /* Scratch for the joined lessons and tags columns of the text index. */
     char *join;
     size_t join_cap;
+    uint32_t wal_pages;       /* the WAL's size after this connection's last commit */
+    struct px_doclen *doclen; /* shared document lengths for ranking, or NULL */
 };
 
 static int
@@ -225,6 +230,305 @@ migrate(sqlite3 *db, char *err, size_t errlen)
     return 0;
 }
 
+/* ---- Ranking ----
+ *
+ * Ranked text queries order by px_bm25, which computes exactly what FTS5's built-in bm25()
+ * computes with every column weight 1.0 (the same terms, in the same order, so the same
+ * doubles): for each phrase of the query, idf * f * (k1 + 1) / (f + k1 * (1 - b + b * D /
+ * avgdl)), summed and negated, with k1 = 1.2, b = 0.75, f the phrase's hits in the row, D
+ * the row's length in tokens, avgdl the mean length, and idf = log((N - n + 0.5) / (n +
+ * 0.5)) (at least 1e-6) over the N rows of which n match the phrase.
+ *
+ * bm25() reads D from the index's fts_docsize table for every match: a B-tree probe that
+ * was a third of a ranked query's time. px_bm25 reads it from a struct px_doclen, shared by
+ * the connections of one store: an array by rowid, in chunks allocated on first use, whose
+ * entries are filled from fts_docsize at start (px_store_doclen_fill) and, for rows added
+ * since, from the index the first time a query ranks them. A row's length never changes
+ * (a case is never edited; a purged row's entry is cleared), so entries need no locks:
+ * they are atomics that go from 0 (unknown) to the length, and every thread that fills one
+ * writes the same value. Lengths of 65,535 tokens or more, and rowids past the table, are
+ * not cached (the index answers each time).
+ */
+#define DOCLEN_CHUNK_BITS 16
+#define DOCLEN_CHUNK      (1u << DOCLEN_CHUNK_BITS)
+#define DOCLEN_CHUNKS     1024 /* rowids below 2^26 */
+
+struct px_doclen {
+    _Atomic(void *) chunk[DOCLEN_CHUNKS]; /* each DOCLEN_CHUNK _Atomic uint16_t */
+};
+
+struct px_doclen *
+px_doclen_new(void)
+{
+    struct px_doclen *dl = calloc(1, sizeof(*dl));
+
+    if (dl != NULL) {
+        for (size_t i = 0; i < DOCLEN_CHUNKS; i++) {
+            atomic_init(&dl->chunk[i], NULL);
+        }
+    }
+    return dl;
+}
+
+void
+px_doclen_free(struct px_doclen *dl)
+{
+    if (dl == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < DOCLEN_CHUNKS; i++) {
+        free(atomic_load_explicit(&dl->chunk[i], memory_order_relaxed));
+    }
+    free(dl);
+}
+
+/* The entry of rowid, allocating its chunk when create is set; NULL when out of range or
+ * out of memory. */
+static _Atomic uint16_t *
+doclen_slot(struct px_doclen *dl, int64_t rowid, bool create)
+{
+    void *c, *fresh;
+    uint64_t r = (uint64_t)rowid, k = r >> DOCLEN_CHUNK_BITS;
+
+    if (rowid <= 0 || k >= DOCLEN_CHUNKS) {
+        return NULL;
+    }
+    c = atomic_load_explicit(&dl->chunk[k], memory_order_acquire);
+    if (c == NULL) {
+        if (!create || (fresh = calloc(DOCLEN_CHUNK, sizeof(_Atomic uint16_t))) == NULL) {
+            return NULL;
+        }
+        if (atomic_compare_exchange_strong_explicit(&dl->chunk[k], &c, fresh, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            c = fresh;
+        } else {
+            free(fresh); /* another thread was first; c is its chunk */
+        }
+    }
+    return (_Atomic uint16_t *)c + (r & (DOCLEN_CHUNK - 1));
+}
+
+static void
+doclen_set(struct px_doclen *dl, int64_t rowid, int64_t len)
+{
+    _Atomic uint16_t *e;
+
+    if (dl != NULL && (e = doclen_slot(dl, rowid, len > 0)) != NULL) {
+        atomic_store_explicit(e, len > 0 && len < UINT16_MAX ? (uint16_t)len : 0,
+                              memory_order_relaxed);
+    }
+}
+
+void
+px_store_use_doclen(struct px_store *s, struct px_doclen *dl)
+{
+    s->doclen = dl;
+}
+
+/* One SQLite varint (at most 9 bytes, big-endian groups of 7 bits, the ninth byte whole).
+ * Returns the bytes used, 0 when p runs out first. */
+static size_t
+get_varint(const uint8_t *p, size_t n, uint64_t *v)
+{
+    uint64_t x = 0;
+
+    for (size_t i = 0; i < n && i < 9; i++) {
+        if (i == 8) {
+            *v = (x << 8) | p[i];
+            return 9;
+        }
+        x = (x << 7) | (p[i] & 0x7f);
+        if ((p[i] & 0x80) == 0) {
+            *v = x;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+int
+px_store_doclen_fill(struct px_store *s)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (s->doclen == NULL) {
+        return 0;
+    }
+    if (sqlite3_prepare_v2(s->db, "SELECT id, sz FROM fts_docsize", -1, &st, NULL) != SQLITE_OK) {
+        return PX_EIO;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const uint8_t *p = sqlite3_column_blob(st, 1);
+        size_t n = (size_t)sqlite3_column_bytes(st, 1), off = 0, used;
+        uint64_t total = 0, v;
+
+        /* One varint per column: the row's length is their sum. */
+        while (off < n && (used = get_varint(p + off, n - off, &v)) > 0 && total < UINT16_MAX) {
+            total += v;
+            off += used;
+        }
+        if (off == n) {
+            doclen_set(s->doclen, sqlite3_column_int64(st, 0), (int64_t)total);
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : map_sqlite(rc);
+}
+
+struct bm25_data {
+    int n_phrase;
+    double avgdl;
+    double *idf, *freq;
+};
+
+static int
+count_row(const Fts5ExtensionApi *api, Fts5Context *fts, void *arg)
+{
+    (void)api;
+    (void)fts;
+    (*(sqlite3_int64 *)arg)++;
+    return SQLITE_OK;
+}
+
+/* The query's constants, computed at its first row and kept as the function's aux data. */
+static int
+bm25_data(const Fts5ExtensionApi *api, Fts5Context *fts, struct bm25_data **out)
+{
+    struct bm25_data *p = api->xGetAuxdata(fts, 0);
+    sqlite3_int64 rows = 0, tokens = 0;
+    int rc = SQLITE_OK, n;
+
+    if (p != NULL) {
+        *out = p;
+        return SQLITE_OK;
+    }
+    n = api->xPhraseCount(fts);
+    if ((p = sqlite3_malloc64(sizeof(*p) + (size_t)n * 2 * sizeof(double))) == NULL) {
+        return SQLITE_NOMEM;
+    }
+    memset(p, 0, sizeof(*p) + (size_t)n * 2 * sizeof(double));
+    p->n_phrase = n;
+    p->idf = (double *)(p + 1);
+    p->freq = p->idf + n;
+    if ((rc = api->xRowCount(fts, &rows)) == SQLITE_OK &&
+        (rc = api->xColumnTotalSize(fts, -1, &tokens)) == SQLITE_OK) {
+        p->avgdl = (double)tokens / (double)rows;
+    }
+    for (int i = 0; rc == SQLITE_OK && i < n; i++) {
+        sqlite3_int64 hits = 0;
+
+        if ((rc = api->xQueryPhrase(fts, i, &hits, count_row)) == SQLITE_OK) {
+            double idf = log(((double)rows - (double)hits + 0.5) / ((double)hits + 0.5));
+
+            p->idf[i] = idf <= 0.0 ? 1e-6 : idf;
+        }
+    }
+    if (rc == SQLITE_OK) {
+        rc = api->xSetAuxdata(fts, p, sqlite3_free); /* frees p itself on failure */
+    } else {
+        sqlite3_free(p);
+    }
+    *out = rc == SQLITE_OK ? p : NULL;
+    return rc;
+}
+
+/* The row's length in tokens: from the shared cache, or from the index (then cached). */
+static int
+row_length(const Fts5ExtensionApi *api, Fts5Context *fts, struct px_doclen *dl, int *len)
+{
+    _Atomic uint16_t *e = NULL;
+    uint16_t v;
+    int rc;
+
+    if (dl != NULL && (e = doclen_slot(dl, api->xRowid(fts), true)) != NULL &&
+        (v = atomic_load_explicit(e, memory_order_relaxed)) != 0) {
+        *len = v;
+#ifndef NDEBUG
+        {
+            int check = -1;
+
+            assert(api->xColumnSize(fts, -1, &check) != SQLITE_OK || check == v);
+        }
+#endif
+        return SQLITE_OK;
+    }
+    if ((rc = api->xColumnSize(fts, -1, len)) == SQLITE_OK && e != NULL && *len > 0 &&
+        *len < UINT16_MAX) {
+        atomic_store_explicit(e, (uint16_t)*len, memory_order_relaxed);
+    }
+    return rc;
+}
+
+static void
+px_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx, int n_val,
+        sqlite3_value **val)
+{
+    const double k1 = 1.2, b = 0.75;
+    struct px_store *s = api->xUserData(fts);
+    struct bm25_data *p = NULL;
+    double score = 0.0, d;
+    int rc, n_inst = 0, len = 0;
+
+    (void)n_val;
+    (void)val;
+    if ((rc = bm25_data(api, fts, &p)) == SQLITE_OK) {
+        memset(p->freq, 0, sizeof(double) * (size_t)p->n_phrase);
+        rc = api->xInstCount(fts, &n_inst);
+    }
+    for (int i = 0; rc == SQLITE_OK && i < n_inst; i++) {
+        int phrase, col, off;
+
+        if ((rc = api->xInst(fts, i, &phrase, &col, &off)) == SQLITE_OK) {
+            p->freq[phrase] += 1.0;
+        }
+    }
+    if (rc == SQLITE_OK) {
+        rc = row_length(api, fts, s->doclen, &len);
+    }
+    d = (double)len;
+    for (int i = 0; rc == SQLITE_OK && i < p->n_phrase; i++) {
+        score += p->idf[i] *
+                 ((p->freq[i] * (k1 + 1.0)) / (p->freq[i] + k1 * (1 - b + b * d / p->avgdl)));
+    }
+    if (rc == SQLITE_OK) {
+        sqlite3_result_double(ctx, -1.0 * score);
+    } else {
+        sqlite3_result_error_code(ctx, rc);
+    }
+}
+
+/* Registers px_bm25 on this connection. */
+static int
+register_rank(struct px_store *s)
+{
+    fts5_api *api = NULL;
+    sqlite3_stmt *st;
+    int rc;
+
+    if (sqlite3_prepare_v2(s->db, "SELECT fts5(?1)", -1, &st, NULL) != SQLITE_OK) {
+        return PX_EIO;
+    }
+    sqlite3_bind_pointer(st, 1, (void *)&api, "fts5_api_ptr", NULL);
+    sqlite3_step(st);
+    rc = sqlite3_finalize(st);
+    if (rc != SQLITE_OK || api == NULL || api->iVersion < 2) {
+        return PX_EIO;
+    }
+    return api->xCreateFunction(api, "px_bm25", s, px_bm25, NULL) == SQLITE_OK ? 0 : PX_EIO;
+}
+
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct px_store *s = arg;
+
+    (void)db;
+    (void)name;
+    s->wal_pages = pages > 0 ? (uint32_t)pages : 0;
+    return SQLITE_OK;
+}
+
 int
 px_store_open(const char *path, struct px_store **out, char *err, size_t errlen)
 {
@@ -247,6 +551,8 @@ px_store_open(const char *path, struct px_store **out, char *err, size_t errlen)
     }
     sqlite3_busy_timeout(s->db, 10000);
     sqlite3_extended_result_codes(s->db, 1);
+    /* Replaces SQLite's auto-checkpoint, which would checkpoint on the committing thread. */
+    sqlite3_wal_hook(s->db, wal_hook, s);
     /* WAL: readers never block the writer. synchronous=FULL: a commit is on disk when
      * COMMIT returns, which is when a publish is acknowledged. */
     if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
@@ -261,11 +567,16 @@ px_store_open(const char *path, struct px_store **out, char *err, size_t errlen)
     st = NULL;
     if ((rc = exec(s->db, "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;"
                           "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -8000;"
-                          "PRAGMA temp_store = MEMORY")) != 0) {
+                          "PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 16777216")) !=
+        0) {
         set_err(err, errlen, "cannot configure the store %s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
     if ((rc = migrate(s->db, err, errlen)) != 0) {
+        goto fail;
+    }
+    if ((rc = register_rank(s)) != 0) {
+        set_err(err, errlen, "cannot register the ranking function: %s", sqlite3_errmsg(s->db));
         goto fail;
     }
     for (int i = 0; i < S_COUNT; i++) {
@@ -466,6 +777,7 @@ purge_case(struct px_store *s, int64_t rowid)
     if ((rc = bind_fts(s, s->stmt[S_FTS_DEL], rowid, &old.cs)) == 0) {
         rc = step_reset(s->stmt[S_FTS_DEL]);
     }
+    doclen_set(s->doclen, rowid, 0); /* the rowid no longer has a length */
     free(raw);
     if (rc != 0) {
         return rc;
@@ -936,6 +1248,7 @@ px_store_select(struct px_store *s, const struct px_api_filter *f, const struct 
         qb_add(q, "SELECT r.rowid FROM fts JOIN records r ON r.rowid = fts.rowid"
                   " WHERE fts MATCH ");
         qb_text(q, (struct px_str){q->text, (uint32_t)strlen(q->text)});
+        qb_add(q, " AND fts.rank MATCH 'px_bm25()'");
     } else {
         qb_add(q, "SELECT r.rowid FROM records r WHERE 1");
     }
@@ -1362,21 +1675,31 @@ px_store_stats(struct px_store *s, struct px_store_stats *st)
     return 0;
 }
 
-int
-px_store_autocheckpoint(struct px_store *s, unsigned pages)
+void
+px_store_busy_timeout(struct px_store *s, int ms)
 {
-    char sql[96];
+    sqlite3_busy_timeout(s->db, ms);
+}
 
-    /* journal_size_limit: a WAL that grew under load is cut back once it is reset. */
-    snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint = %u; PRAGMA journal_size_limit = %u",
-             pages, 16u << 20);
-    return exec(s->db, sql);
+uint32_t
+px_store_wal_pages(const struct px_store *s)
+{
+    return s->wal_pages;
 }
 
 int
-px_store_checkpoint(struct px_store *s)
+px_store_checkpoint(struct px_store *s, enum px_ckpt_mode mode)
 {
-    return exec(s->db, "PRAGMA wal_checkpoint(PASSIVE)");
+    int rc, log_pages = 0, done = 0;
+
+    rc = sqlite3_wal_checkpoint_v2(s->db, NULL,
+                                   mode == PX_CKPT_TRUNCATE ? SQLITE_CHECKPOINT_TRUNCATE
+                                                            : SQLITE_CHECKPOINT_PASSIVE,
+                                   &log_pages, &done);
+    if (rc == SQLITE_OK && mode == PX_CKPT_TRUNCATE) {
+        s->wal_pages = 0;
+    }
+    return map_sqlite(rc);
 }
 
 int

@@ -140,14 +140,37 @@ int px_store_index(struct px_store *s, px_store_index_cb *cb, void *arg);
 int px_store_stats(struct px_store *s, struct px_store_stats *st);
 
 /*
- * WAL checkpoints. px_store_autocheckpoint makes this connection checkpoint on commit only
- * once the WAL passes `pages` pages (the writer: its commits then cost no checkpoint
- * fsyncs, and the WAL still cannot grow without bound); px_store_checkpoint copies
- * committed WAL frames into the database from this connection without blocking anyone
- * (PASSIVE). 0 or PX_EIO.
+ * WAL checkpoints. SQLite's own auto-checkpoint is off on every connection: the daemon
+ * decides when and where to checkpoint (db.c). px_store_wal_pages is the size of the WAL
+ * in pages (4 KiB) after this connection's last commit (0 before any). px_store_checkpoint
+ * copies committed WAL frames into the database: PX_CKPT_PASSIVE without waiting for
+ * anyone; PX_CKPT_TRUNCATE waits for readers (up to the busy timeout) to finish all of
+ * them, then empties the WAL file, and must not run while another connection
+ * checkpoints. 0, PX_EBUSY (a TRUNCATE could not finish: the frames copied stay copied)
+ * or PX_EIO.
  */
-int px_store_autocheckpoint(struct px_store *s, unsigned pages);
-int px_store_checkpoint(struct px_store *s);
+/* How long a call waits for a lock another connection holds before it fails with
+ * PX_EBUSY (10 s from px_store_open; 0: not at all). */
+void px_store_busy_timeout(struct px_store *s, int ms);
+
+enum px_ckpt_mode { PX_CKPT_PASSIVE, PX_CKPT_TRUNCATE };
+
+uint32_t px_store_wal_pages(const struct px_store *s);
+int px_store_checkpoint(struct px_store *s, enum px_ckpt_mode mode);
+
+/*
+ * Document lengths for ranking, shared by the connections of one store (see store.c,
+ * "Ranking"): ranked queries then need not read each match's length from the index.
+ * px_doclen_new returns NULL when out of memory; free it after closing every store that
+ * uses it. px_store_use_doclen makes s use dl (NULL: none). px_store_doclen_fill loads
+ * every row's length from the index into s's dl (0, or PX_EIO; a no-op without one).
+ */
+struct px_doclen;
+
+struct px_doclen *px_doclen_new(void);
+void px_doclen_free(struct px_doclen *dl);
+void px_store_use_doclen(struct px_store *s, struct px_doclen *dl);
+int px_store_doclen_fill(struct px_store *s);
 
 /* Runs PRAGMA integrity_check: 0 when it says "ok", PX_EIO otherwise. */
 int px_store_check(struct px_store *s);
