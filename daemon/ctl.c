@@ -576,6 +576,8 @@ do_peers(struct op *op)
 
 /* ---- Streams: get, query, export ---- */
 
+static void fetch_work(struct px_store *s, void *arg);
+
 static void
 select_work(struct px_store *s, void *arg)
 {
@@ -616,6 +618,11 @@ select_work(struct px_store *s, void *arg)
     default:
         op->rc = PX_EINVAL;
         break;
+    }
+    /* The first page in the same job: a get, or a query of one page, then takes one trip
+     * through the thread pool instead of two. */
+    if (op->rc == 0 && op->n_rows > 0) {
+        fetch_work(s, op);
     }
 }
 
@@ -727,9 +734,6 @@ stream_next(struct op *op)
         return;
     }
     if (op->pos < op->n_rows) {
-        if (op->page == NULL && (op->page = malloc(CTL_PAGE_BYTES + PX_RECORD_MAX)) == NULL) {
-            abort(); /* a fixed-size internal allocation */
-        }
         start_read(op, fetch_work, fetch_done);
         return;
     }
@@ -770,16 +774,13 @@ stream_job_ended(struct op *op, int rc)
     return true;
 }
 
+/* Sends the page a job has just filled, then moves the stream on. */
 static void
-fetch_done(void *arg, int rc)
+page_ready(struct op *op)
 {
-    struct op *op = arg;
     struct px_api_response *res;
     bool last;
 
-    if (stream_job_ended(op, rc)) {
-        return;
-    }
     op->pos += op->page_rows;
     last = op->pos >= op->n_rows && !op->follow;
     if (op->page_n > 0 || last) {
@@ -805,6 +806,16 @@ fetch_done(void *arg, int rc)
 }
 
 static void
+fetch_done(void *arg, int rc)
+{
+    struct op *op = arg;
+
+    if (!stream_job_ended(op, rc)) {
+        page_ready(op);
+    }
+}
+
+static void
 select_done(void *arg, int rc)
 {
     struct op *op = arg;
@@ -815,7 +826,11 @@ select_done(void *arg, int rc)
     if (op->live) {
         op->last_rowid = op->upto;
     }
-    if (op->n_rows == 0 && !op->follow) {
+    if (op->n_rows > 0) {
+        page_ready(op); /* select_work fetched the first page */
+        return;
+    }
+    if (!op->follow) {
         stream_finish(op, false);
         return;
     }
@@ -828,9 +843,19 @@ do_stream(struct op *op)
     struct ctl_client *c = op->c;
 
     op->stream = true;
+    if ((op->page = malloc(CTL_PAGE_BYTES + PX_RECORD_MAX)) == NULL) {
+        abort(); /* a fixed-size internal allocation */
+    }
     op->follow = op->req.op == PX_API_QUERY && op->req.filter.follow;
     op->next_stream = c->streams;
     c->streams = op;
+    /* A get is a lookup by id, a few pages: it runs on the loop unless the store is busy. */
+    if (op->req.op == PX_API_GET && px_db_read_now(c->ctl->d->db, select_work, op) == 0 &&
+        op->rc != PX_EBUSY) {
+        op->busy = true; /* as if a job had run: select_done takes it from here */
+        select_done(op, 0);
+        return;
+    }
     start_read(op, select_work, select_done);
 }
 
