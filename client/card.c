@@ -20,7 +20,8 @@
 #define ROW_TITLE_MAX 72
 
 int
-px_card_check(const uint8_t *raw, size_t len, struct px_record *rec, const char **field)
+px_card_check(const uint8_t *raw, size_t len, struct px_record *rec, const char **field,
+              bool verify)
 {
     int rc;
 
@@ -28,7 +29,7 @@ px_card_check(const uint8_t *raw, size_t len, struct px_record *rec, const char 
     if ((rc = px_record_decode(raw, len, rec, field)) != 0) {
         return rc;
     }
-    return px_record_verify(rec);
+    return verify ? px_record_verify(rec) : 0;
 }
 
 void
@@ -70,7 +71,7 @@ card_hex(FILE *f, const char *label, const uint8_t *b, size_t n)
 }
 
 void
-px_card_print(FILE *f, const struct px_record *rec, bool sig_ok)
+px_card_print(FILE *f, const struct px_record *rec, enum px_card_sig sig)
 {
     const struct px_case *c = &rec->cs;
     char when[80];
@@ -80,7 +81,10 @@ px_card_print(FILE *f, const struct px_record *rec, bool sig_ok)
     fprintf(f, "%-10s %s\n", "type", px_record_type_name(rec->type));
     card_hex(f, "author", rec->author, sizeof(rec->author));
     fprintf(f, "%-10s %s (%llu)\n", "created", when, (unsigned long long)rec->created);
-    fprintf(f, "%-10s %s\n", "signature", sig_ok ? "valid" : "INVALID");
+    fprintf(f, "%-10s %s\n", "signature",
+            sig == PX_CARD_SIG_INVALID ? "INVALID"
+            : sig == PX_CARD_SIG_VALID ? "valid"
+                                       : "valid (checked by praxisd on arrival)");
     if (rec->type == PX_RECORD_RETRACTION) {
         card_hex(f, "target", rec->rt.target, sizeof(rec->rt.target));
         card_text(f, "reason", rec->rt.reason, true);
@@ -119,12 +123,13 @@ px_card_print(FILE *f, const struct px_record *rec, bool sig_ok)
 }
 
 int
-px_card_json(FILE *f, const struct px_record *rec, bool sig_ok)
+px_card_json(FILE *f, const struct px_record *rec, enum px_card_sig sig)
 {
     json_t *o = px_json_from_record(rec);
     char *text = NULL;
 
-    if (o != NULL && json_object_set_new(o, "signature_valid", json_boolean(sig_ok)) == 0) {
+    if (o != NULL &&
+        json_object_set_new(o, "signature_valid", json_boolean(sig != PX_CARD_SIG_INVALID)) == 0) {
         text = json_dumps(o, JSON_COMPACT);
     }
     json_decref(o);

@@ -21,11 +21,19 @@
 #define PX_CARD_SHORT_ID 12
 
 /*
- * Decodes raw[0..len) into rec (whose strings borrow raw) and verifies its signature.
- * Returns 0, a decode error (with *field naming the field when known, else NULL), or
- * PX_EBADSIG.
+ * Decodes raw[0..len) into rec (whose strings borrow raw) and, when verify is set,
+ * verifies its signature. Returns 0, a decode error (with *field naming the field when
+ * known, else NULL), or PX_EBADSIG.
  */
-int px_card_check(const uint8_t *raw, size_t len, struct px_record *rec, const char **field);
+int px_card_check(const uint8_t *raw, size_t len, struct px_record *rec, const char **field,
+                  bool verify);
+
+/* What a card says of a record's signature. */
+enum px_card_sig {
+    PX_CARD_SIG_INVALID, /* checked here, and it does not verify */
+    PX_CARD_SIG_VALID,   /* checked here over the bytes at hand */
+    PX_CARD_SIG_DAEMON,  /* from praxisd's store: praxisd checked it when it arrived */
+};
 
 /*
  * Prints "praxis: WHAT: EBADSIG: signature does not verify" (or the decode error, with the
@@ -37,13 +45,14 @@ void px_card_report(const char *what, int code, const char *field);
  * Writes rec as a card of "label value" lines: id, type, author, created, signature, then
  * the payload fields (those the record has).
  */
-void px_card_print(FILE *f, const struct px_record *rec, bool sig_ok);
+void px_card_print(FILE *f, const struct px_record *rec, enum px_card_sig sig);
 
 /*
  * Writes rec as one JSON object and a newline (docs/json.md, the shape of
- * `inspect --json`, with "signature_valid"). 0, or -1 when out of memory (printed).
+ * `inspect --json`, with "signature_valid": false only for PX_CARD_SIG_INVALID). 0, or -1
+ * when out of memory (printed).
  */
-int px_card_json(FILE *f, const struct px_record *rec, bool sig_ok);
+int px_card_json(FILE *f, const struct px_record *rec, enum px_card_sig sig);
 
 /* The header line of the query table, and one row: short id, practice, date, region, title. */
 void px_card_table_header(FILE *f);

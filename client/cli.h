@@ -44,6 +44,7 @@ enum {
     PX_CLI_OPT_JSON,
     PX_CLI_OPT_SOCKET,
     PX_CLI_OPT_HISTORY,
+    PX_CLI_OPT_VERIFY,
     PX_CLI_OPT_FIELD, /* the case-field options of publish and correct start here */
 };
 

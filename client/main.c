@@ -460,7 +460,7 @@ print_card(const struct px_record *rec, bool sig_ok, size_t index, uint64_t offs
     }
     printf("%-10s %zu at offset %llu (%zu bytes)\n", "record", index, (unsigned long long)offset,
            rec->len);
-    px_card_print(stdout, rec, sig_ok);
+    px_card_print(stdout, rec, sig_ok ? PX_CARD_SIG_VALID : PX_CARD_SIG_INVALID);
 }
 
 static int
@@ -537,7 +537,7 @@ cmd_inspect(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int argc, 
         sig_ok = px_record_verify(&rec) == 0;
         invalid += !sig_ok;
         if (as_json) {
-            if (px_card_json(stdout, &rec, sig_ok) != 0) {
+            if (px_card_json(stdout, &rec, sig_ok ? PX_CARD_SIG_VALID : PX_CARD_SIG_INVALID) != 0) {
                 failed = true;
                 break;
             }
@@ -610,16 +610,18 @@ static const struct px_cli_command commands[] = {
      "  -h, --help                show this help\n",
      px_publish_run, true},
     {"get", "show a record by id or id prefix",
-     "usage: praxis get [--history] [--json] ID\n"
+     "usage: praxis get [--history] [--json] [--verify] ID\n"
      "\n"
      "Shows the record whose id is ID or starts with ID (a unique hex prefix will do), as a\n"
-     "card, or with --json as a JSON line (the shape of 'inspect --json'). Every record is\n"
-     "verified on arrival. If its author retracted it, says so and shows the retraction.\n"
+     "card, or with --json as a JSON line (the shape of 'inspect --json'). praxisd verified\n"
+     "its signature when it arrived; --verify checks it again here. If its author retracted\n"
+     "it, says so and shows the retraction.\n"
      "Exits 4 when no record has that id, 1 when the prefix matches several.\n"
      "\n"
      "      --history             every version of its correction chain, oldest first\n"
-     "      --json                one JSON object per line\n" SOCKET_HELP
-     "  -h, --help                show this help\n",
+     "      --json                one JSON object per line\n"
+     "      --verify              verify each signature here too (exit 1 if one "
+     "fails)\n" SOCKET_HELP "  -h, --help                show this help\n",
      px_query_get, true},
     {"query", "search the cases (filters, full text, follow)",
      "usage: praxis query [FILTERS] [--text WORDS] [--limit N] [--long | --json] [--follow]\n"
@@ -648,7 +650,9 @@ static const struct px_cli_command commands[] = {
      "      --follow              after the stored matches, keep printing new ones as they\n"
      "                            arrive, until interrupted (Ctrl-C or SIGTERM: exit 0)\n"
      "      --long                cards instead of a table\n"
-     "      --json                one JSON object per line, flushed line by line\n" SOCKET_HELP
+     "      --json                one JSON object per line, flushed line by line\n"
+     "      --verify              verify each signature here too, not only praxisd on\n"
+     "                            arrival (exit 1 if one fails)\n" SOCKET_HELP
      "  -h, --help                show this help\n",
      px_query_run, true},
     {"correct", "publish a corrected version of a case",

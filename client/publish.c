@@ -751,7 +751,7 @@ fetch_current(struct px_conn *c, const char *cmd, const char *prefix, bool histo
     for (size_t i = 0; i < got.n; i++) {
         struct px_record rec;
 
-        if ((rc = px_card_check(got.raw[i], got.len[i], &rec, &field)) != 0) {
+        if ((rc = px_card_check(got.raw[i], got.len[i], &rec, &field, true)) != 0) {
             snprintf(what, sizeof(what), "%s: a record praxisd sent for %s", cmd, prefix);
             px_card_report(what, rc, field);
             px_query_got_free(&got);
@@ -766,7 +766,7 @@ fetch_current(struct px_conn *c, const char *cmd, const char *prefix, bool histo
     }
     *raw = got.raw[got.n - 1];
     got.raw[got.n - 1] = NULL;
-    px_card_check(*raw, got.len[got.n - 1], cur, &field);
+    px_card_check(*raw, got.len[got.n - 1], cur, &field, true);
     px_query_got_free(&got);
     px_hex_encode(cur->id, PX_ID_BYTES, hex);
     if (cur->type == PX_RECORD_RETRACTION) {

@@ -2,9 +2,10 @@
 /*
  * query.c - get, query and status; see query.h.
  *
- * Every record praxisd sends passes px_card_check (strict decode, signature verified over
- * the received bytes) before it is printed; one that fails is reported on stderr and the
- * command exits 1 after printing the others.
+ * Every record praxisd sends passes px_card_check before it is printed: a strict decode,
+ * and with --verify the signature over the received bytes (praxisd verified it when the
+ * record arrived, and stores nothing else; --verify checks again, end to end). One that
+ * fails is reported on stderr and the command exits 1 after printing the others.
  */
 #include "query.h"
 
@@ -217,6 +218,7 @@ struct printer {
     size_t printed; /* records shown */
     size_t bad;     /* records that failed their check */
     const char *what;
+    bool verify; /* --verify: check each signature here too, not only praxisd on arrival */
 };
 
 /* Checks and prints one record; reports one that fails. 0, or -1 when output failed. */
@@ -226,7 +228,8 @@ print_record(struct printer *p, const uint8_t *raw, size_t len, const char *pref
     struct px_record rec;
     const char *field;
     char what[96];
-    int rc = px_card_check(raw, len, &rec, &field);
+    int rc = px_card_check(raw, len, &rec, &field, p->verify);
+    enum px_card_sig sig = p->verify ? PX_CARD_SIG_VALID : PX_CARD_SIG_DAEMON;
 
     if (rc != 0) {
         if (rc == PX_EBADSIG) {
@@ -244,7 +247,7 @@ print_record(struct printer *p, const uint8_t *raw, size_t len, const char *pref
     }
     switch (p->style) {
     case STYLE_JSON:
-        if (px_card_json(stdout, &rec, true) != 0) {
+        if (px_card_json(stdout, &rec, sig) != 0) {
             return -1;
         }
         break;
@@ -257,7 +260,7 @@ print_record(struct printer *p, const uint8_t *raw, size_t len, const char *pref
             px_term_write(stdout, rec.rt.reason.p, rec.rt.reason.len, NULL);
             fputs("\n\n", stdout);
         }
-        px_card_print(stdout, &rec, true);
+        px_card_print(stdout, &rec, sig);
         break;
     case STYLE_TABLE:
         if (p->printed == 0) {
@@ -319,11 +322,12 @@ px_query_get(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int argc,
     static const struct option opts[] = {
         {"history", no_argument, NULL, PX_CLI_OPT_HISTORY},
         {"json", no_argument, NULL, PX_CLI_OPT_JSON},
+        {"verify", no_argument, NULL, PX_CLI_OPT_VERIFY},
         {"socket", required_argument, NULL, PX_CLI_OPT_SOCKET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct printer p = {STYLE_CARDS, false, 0, 0, "get"};
+    struct printer p = {STYLE_CARDS, false, 0, 0, "get", false};
     struct px_query_got got = {0};
     struct px_conn *c = NULL;
     bool history = false;
@@ -337,6 +341,9 @@ px_query_get(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int argc,
             break;
         case PX_CLI_OPT_JSON:
             p.style = STYLE_JSON;
+            break;
+        case PX_CLI_OPT_VERIFY:
+            p.verify = true;
             break;
         case PX_CLI_OPT_SOCKET:
             ctx->socket = optarg;
@@ -517,6 +524,7 @@ query_options(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int argc
         {"follow", no_argument, NULL, OPT_FOLLOW},
         {"long", no_argument, NULL, OPT_LONG},
         {"json", no_argument, NULL, PX_CLI_OPT_JSON},
+        {"verify", no_argument, NULL, PX_CLI_OPT_VERIFY},
         {"socket", required_argument, NULL, PX_CLI_OPT_SOCKET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -593,6 +601,9 @@ query_options(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int argc
         case PX_CLI_OPT_JSON:
             json = true;
             break;
+        case PX_CLI_OPT_VERIFY:
+            p->verify = true;
+            break;
         case PX_CLI_OPT_SOCKET:
             ctx->socket = optarg;
             break;
@@ -629,7 +640,7 @@ int
 px_query_run(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int argc, char **argv)
 {
     struct px_api_request *req = calloc(1, sizeof(*req));
-    struct printer p = {STYLE_TABLE, false, 0, 0, "query"};
+    struct printer p = {STYLE_TABLE, false, 0, 0, "query", false};
     const struct px_api_response *res;
     struct px_conn *c = NULL;
     bool limit_given = false, interrupted = false;

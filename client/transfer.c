@@ -236,7 +236,7 @@ px_transfer_export(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int
             struct px_record rec;
             const char *field;
             char what[64], *line;
-            int crc = px_card_check(res->records[i], res->record_lens[i], &rec, &field);
+            int crc = px_card_check(res->records[i], res->record_lens[i], &rec, &field, true);
 
             if (crc != 0) {
                 snprintf(what, sizeof(what), "export: record %zu from praxisd", count + bad + 1);

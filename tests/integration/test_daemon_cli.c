@@ -335,13 +335,18 @@ Test(daemon_cli, publish_then_query_by_every_filter)
     /* get: by full id, by prefix (same card), as JSON (same object as query). */
     px_testd_praxis(&d, &r, NULL, 0, "get", D, NULL);
     cr_assert_eq(r.status, 0, "get: %s", r.err);
-    assert_contains(r.out, "signature  valid\n");
+    assert_contains(r.out, "signature  valid (checked by praxisd on arrival)\n");
     assert_contains(r.out, "title      Boreholes without a maintenance plan\n");
     assert_contains(r.out, "body       Nobody in the villages was trained to repair them.\n");
     assert_contains(r.out, "links      - https://example.org/boreholes\n");
     {
         struct px_run r2;
 
+        /* --verify: checked again in the client, over the bytes it received. */
+        px_testd_praxis(&d, &r2, NULL, 0, "get", "--verify", D, NULL);
+        cr_assert_eq(r2.status, 0, "get --verify: %s", r2.err);
+        assert_contains(r2.out, "signature  valid\n");
+        px_run_free(&r2);
         snprintf(prefix, sizeof(prefix), "%.7s", D);
         px_testd_praxis(&d, &r2, NULL, 0, "get", prefix, NULL);
         cr_assert_eq(r2.status, 0, "get by prefix: %s", r2.err);
@@ -355,6 +360,11 @@ Test(daemon_cli, publish_then_query_by_every_filter)
         px_testd_praxis(&d, &q, NULL, 0, "query", "--json", "--id", C, NULL);
         px_testd_praxis(&d, &g, NULL, 0, "get", "--json", C, NULL);
         cr_assert_eq(g.status, 0);
+        cr_assert_str_eq(g.out, q.out);
+        px_run_free(&g);
+        /* The same JSON when the client verifies too. */
+        px_testd_praxis(&d, &g, NULL, 0, "query", "--json", "--verify", "--id", C, NULL);
+        cr_assert_eq(g.status, 0, "%s", g.err);
         cr_assert_str_eq(g.out, q.out);
         px_run_free(&q);
         px_run_free(&g);
