@@ -150,6 +150,7 @@ struct px_peer_mgr {
     uint8_t netkey[PX_SHS_NETKEY_BYTES];
     char name[PX_CONFIG_MAX_NAME + 1];
     bool accept_unknown;
+    struct px_peer_links links; /* the replication layer: gossip.c, or a test's */
     unsigned max_peers, max_handshakes;
     uint64_t hs_timeout_ms, idle_timeout_ms;
     uv_tcp_t server;
@@ -449,7 +450,7 @@ peer_on_write(uv_write_t *req, int status)
         peer_resume(p);
     }
     if (p->link != NULL && p->state == PX_PEER_ESTABLISHED) {
-        px_gossip_link_writable(p->link);
+        p->m->links.writable(p->link);
     }
     peer_unref(p);
 }
@@ -746,12 +747,12 @@ peer_fsm(struct px_peer *p, enum peer_event ev, const char *reason)
         if (p->link != NULL) {
             struct px_gossip_link *l = p->link;
 
-            px_gossip_link_stats(l, &p->last_stats);
+            m->links.stats(l, &p->last_stats);
             if (p->dial != NULL) {
                 stats_add(&p->dial->past, &p->last_stats);
             }
             p->link = NULL;
-            px_gossip_link_down(l);
+            m->links.down(l);
         }
         if (ev != EV_SHUTDOWN && ev != EV_DUPLICATE) {
             size_t n =
@@ -946,12 +947,12 @@ dispatch(struct px_peer *p, const uint8_t *body, size_t len)
         if (p->dial != NULL || (p->dial = find_dial(m, p->pk)) != NULL) {
             p->dial->backoff_ms = PEER_BACKOFF_MIN_MS;
         }
-        if (m->d->gossip != NULL) {
+        {
             char label[320];
 
-            p->had_link = true;
-            p->link = px_gossip_link_up(m->d->gossip, p, p->outbound,
-                                        peer_label(p, label, sizeof(label)));
+            p->link =
+                m->links.up(m->links.arg, p, p->outbound, peer_label(p, label, sizeof(label)));
+            p->had_link = p->link != NULL;
         }
         break;
     case PX_WIRE_PING:
@@ -973,7 +974,7 @@ dispatch(struct px_peer *p, const uint8_t *body, size_t len)
     case PX_WIRE_RECONCILE:
         /* Replication: gossip.c. */
         if (p->link != NULL) {
-            px_gossip_recv(p->link, msg);
+            m->links.recv(p->link, msg);
         } else {
             px_log_debug("peer %u: ignoring %s", p->id, px_wire_type_name(msg->type));
         }
@@ -1358,9 +1359,35 @@ dial_on_close(uv_handle_t *h)
     mgr_unref(dl->m);
 }
 
+/* px_gossip_link_up on the daemon's gossip state, which may come and go (NULL: no link). */
+static struct px_gossip_link *
+gossip_up(void *arg, struct px_peer *p, bool outbound, const char *label)
+{
+    struct px_daemon *d = arg;
+
+    return d->gossip != NULL ? px_gossip_link_up(d->gossip, p, outbound, label) : NULL;
+}
+
 int
 px_peer_start(struct px_daemon *d, const struct px_config *cfg, struct px_peer_mgr **out, char *err,
               size_t errlen)
+{
+    const struct px_peer_links links = {
+        .up = gossip_up,
+        .down = px_gossip_link_down,
+        .recv = px_gossip_recv,
+        .writable = px_gossip_link_writable,
+        .stats = px_gossip_link_stats,
+        .arg = d,
+    };
+
+    return px_peer_start_with(d, cfg, &links, out, err, errlen);
+}
+
+int
+px_peer_start_with(struct px_daemon *d, const struct px_config *cfg,
+                   const struct px_peer_links *links, struct px_peer_mgr **out, char *err,
+                   size_t errlen)
 {
     struct px_peer_mgr *m;
     int rc;
@@ -1370,6 +1397,7 @@ px_peer_start(struct px_daemon *d, const struct px_config *cfg, struct px_peer_m
         return PX_ENOMEM;
     }
     m->d = d;
+    m->links = *links;
     m->loop = d->loop;
     memcpy(m->netkey, cfg->network_key, sizeof(m->netkey));
     snprintf(m->name, sizeof(m->name), "%s", cfg->name);
@@ -1411,7 +1439,8 @@ px_peer_start(struct px_daemon *d, const struct px_config *cfg, struct px_peer_m
         }
         px_log_info("peer: listening on %s%s%s:%u",
                     cfg->listen.kind == PX_CONFIG_ADDR_IPV6 ? "[" : "", cfg->listen.host,
-                    cfg->listen.kind == PX_CONFIG_ADDR_IPV6 ? "]" : "", cfg->listen.port);
+                    cfg->listen.kind == PX_CONFIG_ADDR_IPV6 ? "]" : "",
+                    (unsigned)px_peer_listen_port(m));
     }
     for (size_t i = 0; i < cfg->n_peers; i++) {
         struct dial *dl = &m->dials[m->n_dials];
@@ -1436,6 +1465,25 @@ px_peer_start(struct px_daemon *d, const struct px_config *cfg, struct px_peer_m
         dial_start_timer(dl, randombytes_uniform(50));
     }
     *out = m;
+    return 0;
+}
+
+uint16_t
+px_peer_listen_port(const struct px_peer_mgr *m)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+
+    if (m == NULL || !m->server_init ||
+        uv_tcp_getsockname(&m->server, (struct sockaddr *)&ss, &len) != 0) {
+        return 0;
+    }
+    if (ss.ss_family == AF_INET) {
+        return ntohs(((const struct sockaddr_in *)(const void *)&ss)->sin_port);
+    }
+    if (ss.ss_family == AF_INET6) {
+        return ntohs(((const struct sockaddr_in6 *)(const void *)&ss)->sin6_port);
+    }
     return 0;
 }
 
@@ -1508,7 +1556,7 @@ px_peer_list(const struct px_peer_mgr *m, struct px_peer_info *out, size_t cap)
         /* A configured peer's row counts every link it had since we started (the
          * history holds the closed ones, this one's included once it is closing). */
         if (p->link != NULL) {
-            px_gossip_link_stats(p->link, &r->gossip);
+            m->links.stats(p->link, &r->gossip);
         } else if (p->had_link && p->dial == NULL) {
             r->gossip = p->last_stats;
         }

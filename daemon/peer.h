@@ -54,13 +54,47 @@ struct px_peer_info {
 };
 
 /*
+ * The replication layer the manager hands each link to once the peer's hello is in, and
+ * the announce, want, records and reconcile messages that arrive on it. px_peer_start uses
+ * gossip.c (px_gossip_link_up on d->gossip, and the other px_gossip_link_* functions); a
+ * benchmark or a test may put its own functions in their place (px_peer_start_with) to
+ * drive real links without a store. All of them run on the manager's loop.
+ *
+ * up returns the link state that the others get back, or NULL for none (then nothing else
+ * is called for that connection); arg is passed to it. A link that up returned gets
+ * exactly one down, when its connection starts closing; stats may be called until then.
+ */
+struct px_peer_links {
+    struct px_gossip_link *(*up)(void *arg, struct px_peer *p, bool outbound, const char *label);
+    void (*down)(struct px_gossip_link *l);
+    void (*recv)(struct px_gossip_link *l, const struct px_wire_msg *msg);
+    void (*writable)(struct px_gossip_link *l); /* a write of ours completed */
+    void (*stats)(const struct px_gossip_link *l, struct px_gossip_link_stats *st);
+    void *arg;
+};
+
+/*
  * Starts the manager on d->loop with cfg (copied where needed; cfg may go away after the
  * call): binds and listens on cfg->listen unless its kind is NONE, and schedules a dial
  * to each configured peer. Returns 0 and *out, or a PX_E* code with a one-line reason in
- * err (nothing is left running then).
+ * err (nothing is left running then). Links go to gossip.c (d->gossip, when not NULL).
  */
 int px_peer_start(struct px_daemon *d, const struct px_config *cfg, struct px_peer_mgr **out,
                   char *err, size_t errlen);
+
+/*
+ * As px_peer_start, with links (copied) in place of gossip.c. Of d, only loop and identity
+ * are used then.
+ */
+int px_peer_start_with(struct px_daemon *d, const struct px_config *cfg,
+                       const struct px_peer_links *links, struct px_peer_mgr **out, char *err,
+                       size_t errlen);
+
+/*
+ * The port the manager listens on (the one the kernel chose when network.listen gave port
+ * 0), or 0 when it does not listen.
+ */
+uint16_t px_peer_listen_port(const struct px_peer_mgr *m);
 
 /* Established connections, for `praxis status`. 0 when m is NULL. */
 size_t px_peer_count_established(const struct px_peer_mgr *m);
