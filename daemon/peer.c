@@ -133,7 +133,8 @@ struct px_peer {
     char addr[PX_CONFIG_MAX_HOST + 10];
     uint64_t since_ms;
     uint64_t bytes_in, bytes_out;
-    uint64_t last_rx; /* uv_now of the last byte received */
+    uint64_t last_rx; /* uv_now of the last sign of life: a byte received, or, while we
+                       * do not read it (paused), a write of ours it drained */
     char last_error[128];
     bool hello_rx;
     bool reading, paused;
@@ -438,6 +439,11 @@ peer_on_write(uv_write_t *req, int status)
     struct px_peer *p = w->p;
 
     free(w);
+    /* While paused we read nothing from the peer, not even its pongs; a write it drained
+     * (the kernel's buffer is full, so the peer must have read) shows it is alive. */
+    if (status == 0 && p->paused) {
+        p->last_rx = uv_now(p->m->loop);
+    }
     if (status < 0 && status != UV_ECANCELED && p->state != PX_PEER_CLOSING) {
         char why[96];
 
@@ -1143,7 +1149,10 @@ peer_on_timer(uv_timer_t *t)
         break;
     case PX_PEER_ESTABLISHED:
         if (quiet >= m->idle_timeout_ms) {
-            snprintf(why, sizeof(why), "nothing received for %llu ms", (unsigned long long)quiet);
+            snprintf(why, sizeof(why),
+                     p->paused ? "it read none of our output for %llu ms"
+                               : "nothing received for %llu ms",
+                     (unsigned long long)quiet);
             peer_fsm(p, EV_TIMEOUT, why);
         } else if (quiet >= m->idle_timeout_ms / 3 && !p->ping_out) {
             p->ping_out = true;
