@@ -130,8 +130,10 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_HELD] = "SELECT 1 FROM records WHERE id = ?1",
     [S_RAW_BY_ID] = "SELECT raw FROM records WHERE id = ?1",
     [S_GET_RANGE] = "SELECT rowid FROM records WHERE id BETWEEN ?1 AND ?2 LIMIT 2",
+    /* A retraction whose target is held is another author's, refused as a claim on it. */
     [S_GET_RETRACTED] = "SELECT x.rowid FROM retracted t JOIN records x ON x.id = t.retraction"
-                        " WHERE t.target BETWEEN ?1 AND ?2 LIMIT 2",
+                        " WHERE t.target BETWEEN ?1 AND ?2"
+                        " AND NOT EXISTS (SELECT 1 FROM records h WHERE h.id = t.target) LIMIT 2",
 };
 
 struct px_store {
@@ -1493,8 +1495,10 @@ px_store_get(struct px_store *s, const char *hex, size_t len, bool want_history,
         return rc;
     }
     /* Retracted ids count too: a prefix that fits a held record and a retracted one is
-     * ambiguous, and a retracted id alone answers with its retraction. */
-    if (count < 2 && (rc = range_rows(s->stmt[S_GET_RETRACTED], lo, hi, gone, &n_gone)) != 0) {
+     * ambiguous, and a retracted id alone answers with its retraction. A whole id that is
+     * held cannot also be retracted (a retraction purges its target). */
+    if (count < 2 && !(count == 1 && len == 2 * PX_ID_BYTES) &&
+        (rc = range_rows(s->stmt[S_GET_RETRACTED], lo, hi, gone, &n_gone)) != 0) {
         return rc;
     }
     if (count == 0 && n_gone > 0) {

@@ -345,6 +345,29 @@ Test(store, get_prefix_ambiguity_and_errors)
     }
 }
 
+/* Bob retracts Alice's case before it arrives (a race a member can provoke): his retraction
+ * is stored, Alice's case too, and a get by its id or a prefix finds her case. */
+Test(store, a_foreign_retraction_does_not_hide_the_case)
+{
+    struct sfx_rec *a = sfx_case(&sfx.alice, T0, "Wells", NULL, PX_PRACTICE_GOOD, NULL);
+    struct sfx_rec *r = sfx_retraction(&sfx.bob, T0 + 1, a->item.rec.id);
+    char hex[2 * PX_ID_BYTES + 1];
+    int64_t *rows;
+    size_t n;
+
+    cr_assert_eq(sfx_insert(r), 0);
+    cr_assert_eq(sfx_insert(a), 0, "Bob's retraction does not block Alice's case");
+    px_hex_encode(a->item.rec.id, PX_ID_BYTES, hex);
+    for (size_t len = 2 * PX_ID_BYTES; len >= 8; len /= 2) {
+        cr_assert_eq(px_store_get(sfx.s, hex, len, false, &rows, &n), 0, "prefix of %zu", len);
+        cr_assert_eq(n, 1);
+        cr_assert_eq(rows[0], a->item.rowid);
+        free(rows);
+    }
+    free(a);
+    free(r);
+}
+
 static int
 collect(void *arg, int64_t rowid, const uint8_t *raw, size_t len)
 {
