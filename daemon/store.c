@@ -2,7 +2,8 @@
 /*
  * store.c - SQLite store of signed records; see store.h.
  *
- * Schema (version 2; version 1 had records_created(created, id) where records_listing is):
+ * Schema (version 3; version 1 had records_created(created, id) where records_listing is,
+ * version 2 FTS5's default automerge of 4):
  *   records   one row per stored record: its id, author, created time, type, arrival
  *             time, the raw signed bytes, and the decoded columns queries filter on.
  *             For a case `ref` is the id it corrects (supersedes); for a retraction, the
@@ -70,6 +71,9 @@ static const char *const migrations[] = {
      * practice from the index instead of fetching each (2.5 KB) row. */
     "CREATE INDEX records_listing ON records(created, id, type, superseded, practice);"
     "DROP INDEX records_created;",
+    /* 2 -> 3: FTS5 merges its index segments 8 at a time instead of 4: about a tenth less
+     * work per record indexed, for a few percent on queries over very common words. */
+    "INSERT INTO fts (fts, rank) VALUES ('automerge', 8);",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -21,7 +21,7 @@
 #include "protocol/record.h"
 
 /* The schema version this binary writes; a store with a newer one is refused. */
-#define PX_STORE_SCHEMA_VERSION 2
+#define PX_STORE_SCHEMA_VERSION 3
 /* Versions px_store_get follows along one correction chain. */
 #define PX_STORE_MAX_HISTORY 64
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <sqlite3.h>
 
 #include "protocol/buf.h"
 #include "protocol/err.h"
@@ -441,4 +442,42 @@ Test(store, refuses_a_newer_schema)
     cr_assert_eq(px_store_open(sfx.path, &s2, err, sizeof(err)), PX_EVERSION);
     cr_assert_null(s2);
     cr_assert(strstr(err, "newer") != NULL, "%s", err);
+}
+
+/* A store left at schema 2 (FTS5's default automerge) is migrated to 3 when opened. */
+Test(store, migrates_schema_2_to_3)
+{
+    struct sfx_rec *a = sfx_case(&sfx.alice, T0, "Wells", "water", PX_PRACTICE_GOOD, NULL);
+    char err[256] = "";
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    struct px_store *s2;
+
+    cr_assert_eq(sfx_insert(a), 0);
+    px_store_close(sfx.s);
+    sfx.s = NULL;
+    cr_assert_eq(sqlite3_open(sfx.path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db,
+                              "DELETE FROM fts_config WHERE k = 'automerge';"
+                              "PRAGMA user_version = 2",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+
+    cr_assert_eq(px_store_open(sfx.path, &s2, err, sizeof(err)), 0, "%s", err);
+    px_store_close(s2);
+    cr_assert_eq(sqlite3_open(sfx.path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db,
+                                    "SELECT (SELECT v FROM fts_config WHERE k = 'automerge'),"
+                                    " (SELECT count(*) FROM records), user_version"
+                                    " FROM pragma_user_version",
+                                    -1, &st, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_assert_eq(sqlite3_column_int(st, 0), 8, "automerge");
+    cr_assert_eq(sqlite3_column_int(st, 1), 1, "the record is still there");
+    cr_assert_eq(sqlite3_column_int(st, 2), PX_STORE_SCHEMA_VERSION);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    free(a);
 }
