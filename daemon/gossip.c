@@ -295,19 +295,32 @@ want_done(struct px_gossip *g, const uint8_t *id)
 }
 
 /*
- * l answered the want for id with a record that failed a check: the want is no longer
- * outstanding with l (its pending count drops), but the id is not done either, so it may
- * be asked again, from anyone, once the want window has passed. Another link's want for
- * the same id is left alone.
+ * l answered the want for id with a record that failed a check: the want is over. It is
+ * forgotten at once, so the id may be asked again from anyone (an honest peer that holds
+ * the genuine record under the same id, when l forged its signature). Keeping it until
+ * it expires would let a peer fill the table, which is shared by all links: a member
+ * that offers an endless stream of fresh records we refuse (by authors we do not accept,
+ * scored 0) would otherwise occupy WANT_TABLE_MAX entries within seconds and stop every
+ * want to every peer until they expired. Another link's want for the same id is left
+ * alone.
  */
 static void
 want_failed(struct px_gossip *g, struct px_gossip_link *l, const uint8_t *id)
 {
-    struct want *w = want_find(g, id);
+    struct want **pp = &g->wants[want_bucket(id)];
 
-    if (w != NULL && !w->done && w->link == l->no) {
-        want_release(g, w);
-        w->link = 0; /* no link's number: nobody's pending want */
+    for (; *pp != NULL; pp = &(*pp)->next) {
+        struct want *w = *pp;
+
+        if (memcmp(w->id, id, PX_ID_BYTES) == 0) {
+            if (!w->done && w->link == l->no) {
+                want_release(g, w);
+                *pp = w->next;
+                free(w);
+                g->n_wants--;
+            }
+            return;
+        }
     }
 }
 

@@ -42,6 +42,11 @@
 #define PEER_BACKOFF_MAX_MS 60000
 #define PEER_SMALL_MSG      2048  /* hello, ping, pong, bye: encoded on the stack */
 #define PEER_PENALTY_MS     60000 /* a peer dropped for misbehaving: no link for this long */
+#define PEER_MAX_BANS       64    /* penalised keys not on a peer line; the oldest go first */
+/* Lines about connections that fail before they are authenticated: a stranger can make
+ * thousands a second, so at most this many a window, then one line with the count. */
+#define PEER_PREAUTH_LOG_BURST     20
+#define PEER_PREAUTH_LOG_WINDOW_MS 10000
 
 enum peer_event {
     EV_TCP_UP,    /* connected (outbound) or accepted (inbound) */
@@ -94,6 +99,7 @@ struct dial {
     uint64_t backoff_ms;
     uint64_t since_ms;
     uint64_t banned_until; /* px_daemon_now_ms; 0: not banned */
+    bool ban_noted;        /* a refusal under this ban was logged */
     char last_error[128];
     /* Replication counters of this peer's links that have gone down (pending_wants is
      * always 0), so that its row keeps its history across reconnections and while idle. */
@@ -143,6 +149,16 @@ struct px_peer {
     struct px_gossip_link *link; /* replication state, from the peer's hello to closing */
     struct px_gossip_link_stats last_stats; /* kept after the link goes */
     bool had_link;
+    /* Refused under a ban: the first refusal of a ban is always logged, the others only
+     * at the debug level (one line per cause, however often the key comes back). */
+    bool log_loud, log_quiet;
+};
+
+/* A key kept away after misbehaving; keys on a peer line keep theirs in struct dial. */
+struct ban {
+    uint8_t pk[PX_SIGN_PUBLICKEYBYTES];
+    uint64_t until; /* px_daemon_now_ms; 0: a free slot */
+    bool noted;     /* a refusal under this ban was logged */
 };
 
 struct px_peer_mgr {
@@ -166,6 +182,10 @@ struct px_peer_mgr {
     void (*close_cb)(void *arg);
     void *close_arg;
     struct px_wire_msg msg; /* scratch for decoding; the loop runs one callback at a time */
+    struct ban bans[PEER_MAX_BANS];
+    struct px_ratelimit preauth_log; /* lines about unauthenticated connections */
+    unsigned long preauth_quiet;     /* such lines left out since the last one written */
+    char quiet_note[96];             /* "; N such lines ... left out", for the next line */
 };
 
 struct peer_write {
@@ -280,6 +300,106 @@ format_sockaddr(const struct sockaddr *sa, char *out, size_t cap)
     } else {
         snprintf(out, cap, "?");
     }
+}
+
+/* ---- Bans ---- */
+
+/*
+ * Keeps pk away for PEER_PENALTY_MS: it is refused after msg3, and, on a peer line, not
+ * dialed. Keys on no peer line take a slot of m->bans (the same key's, a free or expired
+ * one, or else the one that ends first), so a stranger with many keys cannot grow it.
+ */
+static void
+ban_key(struct px_peer_mgr *m, const uint8_t pk[PX_SIGN_PUBLICKEYBYTES])
+{
+    struct dial *dl = find_dial(m, pk);
+    uint64_t now = px_daemon_now_ms();
+    struct ban *slot = &m->bans[0];
+
+    if (dl != NULL) {
+        dl->backoff_ms = PEER_PENALTY_MS;
+        dl->banned_until = now + PEER_PENALTY_MS;
+        dl->ban_noted = false;
+        return;
+    }
+    for (size_t i = 0; i < PEER_MAX_BANS; i++) {
+        struct ban *b = &m->bans[i];
+
+        if (b->until > 0 && memcmp(b->pk, pk, PX_SIGN_PUBLICKEYBYTES) == 0) {
+            slot = b;
+            break;
+        }
+        if (b->until < slot->until) {
+            slot = b;
+        }
+    }
+    memcpy(slot->pk, pk, PX_SIGN_PUBLICKEYBYTES);
+    slot->until = now + PEER_PENALTY_MS;
+    slot->noted = false;
+}
+
+/*
+ * Milliseconds pk is still kept away for; 0: it is not. *first is set when this is the
+ * first time the ban is asked about (its refusal is then logged whatever the rate).
+ */
+static uint64_t
+ban_left(struct px_peer_mgr *m, const uint8_t pk[PX_SIGN_PUBLICKEYBYTES], bool *first)
+{
+    uint64_t now = px_daemon_now_ms(), until = 0;
+    bool *noted = NULL;
+
+    for (size_t i = 0; i < m->n_dials; i++) {
+        if (memcmp(m->dials[i].cfg.pubkey, pk, PX_SIGN_PUBLICKEYBYTES) == 0) {
+            until = m->dials[i].banned_until;
+            noted = &m->dials[i].ban_noted;
+        }
+    }
+    for (size_t i = 0; i < PEER_MAX_BANS && until == 0; i++) {
+        if (m->bans[i].until > 0 && memcmp(m->bans[i].pk, pk, PX_SIGN_PUBLICKEYBYTES) == 0) {
+            until = m->bans[i].until;
+            noted = &m->bans[i].noted;
+        }
+    }
+    if (until <= now) {
+        return 0;
+    }
+    *first = !*noted;
+    *noted = true;
+    return until - now;
+}
+
+/*
+ * Should the state change old -> next of p be logged at its usual level? The changes of
+ * an incoming connection until it is established (accepted, then failed, timed out or
+ * refused) cost a stranger one TCP connection or one handshake each, so they pass a
+ * shared rate limit; the ones left out go to the debug level, and the next line written
+ * says how many there were (m->quiet_note). Outgoing connections and established peers
+ * are always logged; a key refused under a ban is logged once per ban (p->log_loud, then
+ * p->log_quiet).
+ */
+static bool
+log_preauth(struct px_peer_mgr *m, const struct px_peer *p, enum px_peer_state old,
+            enum px_peer_state next)
+{
+    m->quiet_note[0] = '\0';
+    if (p->log_quiet) {
+        return false;
+    }
+    if (p->outbound || p->log_loud || (old != PX_PEER_CONNECTING && old != PX_PEER_HANDSHAKE) ||
+        (next != PX_PEER_HANDSHAKE && next != PX_PEER_CLOSING)) {
+        return true;
+    }
+    if (!px_ratelimit_allow(&m->preauth_log, uv_now(m->loop), PEER_PREAUTH_LOG_BURST,
+                            PEER_PREAUTH_LOG_WINDOW_MS)) {
+        m->preauth_quiet++;
+        return false;
+    }
+    if (m->preauth_quiet > 0) {
+        snprintf(m->quiet_note, sizeof(m->quiet_note),
+                 "; %lu such lines about unauthenticated connections left out", m->preauth_quiet);
+        m->preauth_quiet = 0;
+    }
+    return true;
 }
 
 /* ---- Dialing ---- */
@@ -733,12 +853,15 @@ peer_fsm(struct px_peer *p, enum peer_event ev, const char *reason)
     }
     px_log_sanitize(why, sizeof(why), reason, strlen(reason));
     peer_label(p, label, sizeof(label));
-    if (next == PX_PEER_CLOSING && event_info[ev].fault) {
+    if (!log_preauth(m, p, old, next)) {
+        px_log_debug("peer %s: %s -> %s (%s)", label, state_names[old], state_names[next], why);
+    } else if (next == PX_PEER_CLOSING && event_info[ev].fault) {
         /* The one warning for this connection. */
-        px_log_warnx("peer %s: %s -> %s (%s: %s)", label, state_names[old], state_names[next],
-                     event_info[ev].name, why);
+        px_log_warnx("peer %s: %s -> %s (%s: %s)%s", label, state_names[old], state_names[next],
+                     event_info[ev].name, why, m->quiet_note);
     } else {
-        px_log_info("peer %s: %s -> %s (%s)", label, state_names[old], state_names[next], why);
+        px_log_info("peer %s: %s -> %s (%s)%s", label, state_names[old], state_names[next], why,
+                    m->quiet_note);
     }
     p->state = next;
     p->since_ms = px_daemon_now_ms();
@@ -825,9 +948,6 @@ key_allowed(struct px_peer_mgr *m, const uint8_t pk[PX_SIGN_PUBLICKEYBYTES])
         return false; /* ourselves, through some loop */
     }
     dl = find_dial(m, pk);
-    if (dl != NULL && dl->banned_until > px_daemon_now_ms()) {
-        return false; /* dropped for misbehaving a short while ago */
-    }
     return m->accept_unknown || dl != NULL;
 }
 
@@ -848,6 +968,8 @@ handshake_step(struct px_peer *p)
     struct px_peer_mgr *m = p->m;
     uint8_t out[PX_SHS_MSG3_BYTES]; /* the largest message we write */
     uint8_t pk[PX_SIGN_PUBLICKEYBYTES];
+    uint64_t left;
+    bool first = false;
     int rc;
 
     switch (p->hs) {
@@ -878,6 +1000,17 @@ handshake_step(struct px_peer *p)
             return;
         }
         set_key(p, pk);
+        if ((left = ban_left(m, pk, &first)) > 0) {
+            char why[160];
+
+            p->log_loud = first;
+            p->log_quiet = !first;
+            snprintf(why, sizeof(why),
+                     "key %.16s was dropped for misbehaving; kept away %llu s more", p->keyhex,
+                     (unsigned long long)(left + 999) / 1000);
+            peer_fsm(p, EV_REFUSED, why);
+            return;
+        }
         if (!key_allowed(m, pk)) {
             char why[160];
 
@@ -1160,9 +1293,23 @@ peer_on_timer(uv_timer_t *t)
             send_ping(p, PX_WIRE_PING, p->ping_nonce);
         }
         break;
-    case PX_PEER_CLOSING:
+    case PX_PEER_CLOSING: {
+        uv_os_fd_t fd;
+
+        /*
+         * The bye and goodbye did not leave within the grace: the peer does not read.
+         * Close with a reset (SO_LINGER 0), so that the kernel drops what it still holds
+         * for it (up to a socket buffer) instead of keeping it in an orphaned socket
+         * until its own timeouts.
+         */
+        if (uv_fileno((const uv_handle_t *)&p->tcp, &fd) == 0) {
+            struct linger lg = {1, 0};
+
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        }
         close_handles(p);
         break;
+    }
     default:
         break;
     }
@@ -1329,7 +1476,14 @@ server_on_connection(uv_stream_t *server, int status)
     if (count_state(m, true) >= m->max_handshakes) {
         /* Leave it in the kernel: libuv stops accepting until we take this one. */
         if (!m->accept_pending) {
-            px_log_info("peer: %u handshakes in progress; new connections wait", m->max_handshakes);
+            /* Once per wait, and a flood of connections makes many waits: rate-limited. */
+            if (px_ratelimit_allow(&m->preauth_log, uv_now(m->loop), PEER_PREAUTH_LOG_BURST,
+                                   PEER_PREAUTH_LOG_WINDOW_MS)) {
+                px_log_info("peer: %u handshakes in progress; new connections wait",
+                            m->max_handshakes);
+            } else {
+                m->preauth_quiet++;
+            }
         }
         m->accept_pending = true;
         return;
@@ -1644,15 +1798,10 @@ px_peer_write_queue(const struct px_peer *p)
 void
 px_peer_drop(struct px_peer *p, const char *reason)
 {
-    struct dial *dl = p->dial != NULL ? p->dial : (p->has_key ? find_dial(p->m, p->pk) : NULL);
-
     if (p->state != PX_PEER_ESTABLISHED) {
         return;
     }
     /* Neither side links again for a while: we do not dial it, and refuse its dials. */
-    if (dl != NULL) {
-        dl->backoff_ms = PEER_PENALTY_MS;
-        dl->banned_until = px_daemon_now_ms() + PEER_PENALTY_MS;
-    }
+    ban_key(p->m, p->pk);
     peer_fsm(p, EV_PROTO, reason);
 }

@@ -5,8 +5,15 @@
  * (protocol/boxstream.h) and wire messages (protocol/wire.h) by hand, so a test can send
  * what an honest node never would: tampered frames, oversize lengths, messages out of turn.
  *
- * Every wait is bounded (PX_RAWPEER_WAIT_MS); the helpers fail the current Criterion test
- * (cr_assert) when something cannot be done.
+ * Two layers share one struct:
+ *  - the core (px_rawpeer_open, _write*, _read_msg) returns error codes with a reason in
+ *    rp->err and never asserts, so programs without Criterion (tests/tools/hostile_peer.c)
+ *    can use it. Compile rawpeer.c with PX_RAWPEER_NO_CRITERION for them;
+ *  - the test helpers (px_rawpeer_connect, _send*, _recv, ...) call the core and fail the
+ *    current Criterion test (cr_assert) when something cannot be done.
+ *
+ * Every wait is bounded (PX_RAWPEER_WAIT_MS for the test helpers, a caller's timeout for
+ * the core).
  */
 #ifndef PX_RAWPEER_H
 #define PX_RAWPEER_H
@@ -17,6 +24,7 @@
 
 #include "common/identity.h"
 #include "protocol/boxstream.h"
+#include "protocol/shs.h"
 #include "protocol/wire.h"
 
 #define PX_RAWPEER_WAIT_MS 20000
@@ -34,7 +42,44 @@ struct px_rawpeer {
     size_t in_len, in_cap;
     uint8_t *last; /* the body px_rawpeer_recv returned last (msg borrows it) */
     bool ended;    /* the node's goodbye or EOF arrived */
+    /* Core layer: how long one write may wait for room (0: PX_RAWPEER_WAIT_MS), and the
+     * reason of the last failure. */
+    int write_timeout_ms;
+    char err[160];
 };
+
+/* ---- Core: no Criterion; 0 on success, -1 with rp->err set on failure ---- */
+
+/*
+ * Connects to addr (a struct sockaddr_in or sockaddr_in6 of addrlen bytes) as identity
+ * me and completes the handshake with the node whose public key is server_pk, under the
+ * network key netkey, within timeout_ms. On failure the socket is closed (rp->fd is -1),
+ * and rp->err says which step failed; a node that refuses our key closes the connection
+ * after msg3, so the read of msg4 fails with "closed during the handshake".
+ * The caller ends the peer with px_rawpeer_close in every case.
+ */
+int px_rawpeer_open(struct px_rawpeer *rp, const uint8_t netkey[PX_SHS_NETKEY_BYTES],
+                    const struct px_identity *me, const uint8_t server_pk[PX_SIGN_PUBLICKEYBYTES],
+                    const void *addr, size_t addrlen, int timeout_ms);
+
+/* Writes raw bytes on the socket, waiting for room at most rp->write_timeout_ms. */
+int px_rawpeer_write(struct px_rawpeer *rp, const uint8_t *p, size_t n);
+
+/* Seals plaintext bytes (any length; split into 4096-byte frames) and writes them. */
+int px_rawpeer_write_plain(struct px_rawpeer *rp, const uint8_t *p, size_t n);
+
+/* Encodes, seals and writes one wire message. */
+int px_rawpeer_write_msg(struct px_rawpeer *rp, const struct px_wire_msg *msg);
+
+/*
+ * Receives the node's next wire message into msg (which borrows the peer's buffer until
+ * the next call) within timeout_ms: 0; 1 when the node ended the stream (goodbye or EOF)
+ * first; -2 on a timeout; -1 with rp->err on a stream that does not open or decode, or a
+ * read error (a reset is reported as the end of the stream: 1).
+ */
+int px_rawpeer_read_msg(struct px_rawpeer *rp, struct px_wire_msg *msg, int timeout_ms);
+
+/* ---- Test helpers: fail the current Criterion test on any failure ---- */
 
 /*
  * Connects to 127.0.0.1:port as identity me and completes the handshake with the node
@@ -80,7 +125,7 @@ int px_rawpeer_recv(struct px_rawpeer *rp, struct px_wire_msg *msg);
  */
 bool px_rawpeer_wait_closed(struct px_rawpeer *rp);
 
-/* Closes the socket and wipes the keys. */
+/* Closes the socket and wipes the keys (both layers). */
 void px_rawpeer_close(struct px_rawpeer *rp);
 
 #endif
