@@ -123,7 +123,7 @@ static const struct px_config_option options[] = {
                                           "a peer may send per quota_interval.",
                                           0, FIELD(quota_messages)},
     [PX_CONFIG_NETWORK_MAX_PENDING_WANTS] = {"network", "max_pending_wants", PX_CONFIG_T_UINT, 16,
-                                             65536, "4096",
+                                             8192, "4096",
                                              "Record ids asked from one peer and not received "
                                              "yet; the rest are asked later.",
                                              0, FIELD(max_pending_wants)},

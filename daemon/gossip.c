@@ -35,6 +35,7 @@
 #define WANT_BUCKETS    8192
 #define WANT_TABLE_MAX  65536 /* ids remembered at once, over all peers */
 #define LINK_MAX_OFFERS 4     /* announce lookups in flight per peer; more are ignored */
+#define BACKLOG_MAX     65536 /* ids a reconciliation found to fetch, kept per peer */
 #define LINK_MAX_CHECKS 32    /* records batches being checked per peer */
 #define FETCH_IDS       1024
 #define FETCH_BUDGET    (4u << 20) /* bytes of records one fetch job reads */
@@ -92,6 +93,15 @@ struct px_gossip_link {
     struct px_negentropy *ne; /* our reconciliation in progress (client role) */
     uint64_t sync_started, next_sync;
     size_t sync_have, sync_need;
+    /* Ids our reconciliations found the peer has and we lack, not asked for yet: they are
+     * asked as earlier wants to this peer are answered (feed), so that a catch-up goes on
+     * at the speed records arrive instead of max_pending_wants per sync_interval. */
+    uint8_t *backlog;
+    size_t backlog_n, backlog_off;
+    bool feeding;       /* an offer job of backlog ids is running */
+    bool backlog_lost;  /* ids were left out: reconcile again once the backlog is done */
+    bool resync;        /* reconcile as soon as the wants to this peer are answered */
+    uint64_t delivered; /* uv_now of the last record it sent that we had asked it for */
 };
 
 struct px_gossip {
@@ -118,6 +128,7 @@ link_unref(struct px_gossip_link *l)
 {
     if (--l->refs == 0) {
         free(l->serve);
+        free(l->backlog);
         px_negentropy_free(l->ne);
         free(l);
     }
@@ -242,13 +253,26 @@ want_release(struct px_gossip *g, struct want *w)
     }
 }
 
-/* May id be asked from l now? */
+/*
+ * May id be asked now? Yes if nobody was asked, or if the peer asked has had it for
+ * WANT_WINDOW_MS and delivered nothing we asked it for in that time (gone, stalled, or
+ * not holding it after all). A peer that keeps delivering is working through a backlog
+ * of wants: asking a second one would only bring a second copy.
+ */
 static bool
 want_allowed(struct px_gossip *g, const uint8_t *id, uint64_t now)
 {
     struct want *w = want_find(g, id);
+    struct px_gossip_link *owner;
 
-    return w == NULL || (!w->done && now - w->at >= WANT_WINDOW_MS);
+    if (w == NULL) {
+        return true;
+    }
+    if (w->done || now - w->at < WANT_WINDOW_MS) {
+        return false;
+    }
+    owner = link_by_no(g, w->link);
+    return owner == NULL || now - owner->delivered >= WANT_WINDOW_MS;
 }
 
 /* Records that id is asked from l (want_allowed said yes). false: no room. */
@@ -384,7 +408,11 @@ struct offer_job {
     int rc;
     bool *missing;
     uint8_t *ids;
+    bool from_backlog;
 };
+
+static void feed(struct px_gossip_link *l);
+static void backlog_add(struct px_gossip_link *l, const uint8_t *ids, size_t n);
 
 static void
 offer_work(struct px_store *s, void *arg)
@@ -403,7 +431,11 @@ offer_done(void *arg, int rc)
     uint64_t now = uv_now(g->loop);
     size_t k = 0;
 
-    l->offers--;
+    if (j->from_backlog) {
+        l->feeding = false;
+    } else {
+        l->offers--;
+    }
     if (rc == 0 && j->rc == 0 && l->peer != NULL) {
         /* Compact the ids we ask for to the front of j->ids. */
         for (size_t i = 0; i < j->n; i++) {
@@ -413,7 +445,24 @@ offer_done(void *arg, int rc)
                 continue;
             }
             if (!want_add(g, l, id, now)) {
-                break; /* no room: anti-entropy finds the rest later */
+                /* No room. What an announce offered waits in the backlog (the ids from
+                 * i on are still in place); what the backlog offered is left to the
+                 * next reconciliation. */
+                if (j->from_backlog) {
+                    l->backlog_lost = true;
+                } else {
+                    size_t m = 0;
+
+                    for (size_t r = i; r < j->n; r++) {
+                        if (j->missing[r]) {
+                            memmove(j->ids + (i + m) * PX_ID_BYTES, j->ids + r * PX_ID_BYTES,
+                                    PX_ID_BYTES);
+                            m++;
+                        }
+                    }
+                    backlog_add(l, j->ids + i * PX_ID_BYTES, m);
+                }
+                break;
             }
             memmove(j->ids + k * PX_ID_BYTES, id, PX_ID_BYTES);
             k++;
@@ -422,22 +471,28 @@ offer_done(void *arg, int rc)
     } else if (rc == 0 && j->rc != 0) {
         px_log_warnx("gossip: cannot look up offered ids: %s", px_strerror(j->rc));
     }
+    feed(l);
     free(j->ids);
     free(j->missing);
     free(j);
     link_unref(l);
 }
 
-/* ids[0..n) (PX_ID_BYTES each, back to back) are offered by l: ask for what we lack. */
+/*
+ * ids[0..n) (PX_ID_BYTES each, back to back) are offered by l: ask for what we lack. An
+ * offer from the backlog (feed) is the one such job of l, and is not limited by
+ * LINK_MAX_OFFERS.
+ */
 static void
-offer(struct px_gossip_link *l, const uint8_t *const *idv, const uint8_t *ids, size_t n)
+offer(struct px_gossip_link *l, const uint8_t *const *idv, const uint8_t *ids, size_t n,
+      bool from_backlog)
 {
     struct px_gossip *g = l->g;
     uint64_t now = uv_now(g->loop);
     struct offer_job *j;
     size_t k = 0;
 
-    if (l->offers >= LINK_MAX_OFFERS) {
+    if (!from_backlog && l->offers >= LINK_MAX_OFFERS) {
         px_log_debug("gossip: peer %s: %zu ids offered while busy; left to anti-entropy", l->label,
                      n);
         return;
@@ -462,13 +517,75 @@ offer(struct px_gossip_link *l, const uint8_t *const *idv, const uint8_t *ids, s
     }
     j->n = k;
     j->l = l;
+    j->from_backlog = from_backlog;
     j->r.fn = offer_work;
     j->r.done = offer_done;
     j->r.arg = j;
     l->refs++;
-    l->offers++;
+    if (from_backlog) {
+        l->feeding = true;
+    } else {
+        l->offers++;
+    }
     if (px_db_read(g->d->db, &j->r) != 0) {
         offer_done(j, PX_ESHUTDOWN);
+    }
+}
+
+/* ---- The backlog: what reconciliations found to fetch ---- */
+
+/* Keeps ids[0..n) to ask l for; what does not fit is left to the next reconciliation. */
+static void
+backlog_add(struct px_gossip_link *l, const uint8_t *ids, size_t n)
+{
+    size_t keep = l->backlog_n - l->backlog_off, fit;
+
+    if (l->backlog == NULL && (l->backlog = malloc(BACKLOG_MAX * PX_ID_BYTES)) == NULL) {
+        abort(); /* a fixed-size allocation */
+    }
+    memmove(l->backlog, l->backlog + l->backlog_off * PX_ID_BYTES, keep * PX_ID_BYTES);
+    l->backlog_off = 0;
+    l->backlog_n = keep;
+    fit = BACKLOG_MAX - keep < n ? BACKLOG_MAX - keep : n;
+    memcpy(l->backlog + keep * PX_ID_BYTES, ids, fit * PX_ID_BYTES);
+    l->backlog_n += fit;
+    if (fit < n) {
+        l->backlog_lost = true;
+    }
+}
+
+/*
+ * Asks l for the next part of its backlog once at least half of its pending wants are
+ * answered (fewer, larger requests), so that records keep coming while earlier ones are
+ * checked and stored. An emptied backlog is freed; if ids were left out on the way, the
+ * next reconciliation starts as soon as the wants are all answered.
+ */
+static void
+feed(struct px_gossip_link *l)
+{
+    struct px_gossip *g = l->g;
+
+    while (l->peer != NULL && !l->feeding && l->backlog_off < l->backlog_n) {
+        size_t pending = l->st.pending_wants, room, k, at;
+
+        if (pending >= g->max_pending_wants ||
+            (pending > 0 && g->max_pending_wants - pending < g->max_pending_wants / 2)) {
+            return;
+        }
+        room = g->max_pending_wants - pending;
+        k = l->backlog_n - l->backlog_off < room ? l->backlog_n - l->backlog_off : room;
+        at = l->backlog_off;
+        l->backlog_off += k;
+        offer(l, NULL, l->backlog + at * PX_ID_BYTES, k, true); /* sets feeding if it asks */
+    }
+    if (l->backlog != NULL && !l->feeding && l->backlog_off == l->backlog_n) {
+        free(l->backlog);
+        l->backlog = NULL;
+        l->backlog_n = l->backlog_off = 0;
+        if (l->backlog_lost) {
+            l->backlog_lost = false;
+            l->resync = true;
+        }
     }
 }
 
@@ -703,6 +820,7 @@ check_stored(void *arg, int rc)
     if (authority > 0) {
         fault(l, F_AUTHORITY, authority);
     }
+    feed(l); /* its wants are answered: ask for more */
     check_free(j);
 }
 
@@ -744,6 +862,8 @@ check_done(void *arg, int rc)
         if (!decoded || !want_claim(g, l, it->rec.id)) {
             unasked++;
             unasked_bytes += it->len;
+        } else {
+            l->delivered = uv_now(g->loop);
         }
         if (j->verdict[i] == PX_EEXIST) {
             l->st.duplicates++;
@@ -875,6 +995,7 @@ sync_start(struct px_gossip_link *l)
     }
     l->sync_started = uv_now(g->loop);
     l->sync_have = l->sync_need = 0;
+    l->resync = false;
     px_log_debug("gossip: peer %s: reconciling %zu records", l->label,
                  px_negentropy_storage_size(g->index));
     send_neg(l, m, len);
@@ -908,7 +1029,8 @@ on_reconcile(struct px_gossip_link *l, const struct px_wire_msg *msg)
         /* What only we have: announce it, and the peer asks for what it wants. */
         send_ids(l, PX_WIRE_ANNOUNCE, res.have, res.have_n);
         if (res.need_n > 0 && l->peer != NULL) {
-            offer(l, NULL, res.need, res.need_n);
+            backlog_add(l, res.need, res.need_n);
+            feed(l);
         }
         if (l->peer != NULL && res.msg != NULL) {
             send_neg(l, res.msg, res.msg_len);
@@ -1021,9 +1143,11 @@ gossip_on_tick(uv_timer_t *t)
             px_log_warnx("gossip: peer %s: reconciliation unanswered after %u s; abandoned",
                          l->label, SYNC_TIMEOUT_MS / 1000);
             sync_end(l);
-        } else if (l->ne == NULL && now >= l->next_sync) {
+        } else if (l->ne == NULL &&
+                   (now >= l->next_sync || (l->resync && l->st.pending_wants == 0))) {
             sync_start(l);
         }
+        feed(l);
         pump(l);
     }
 }
@@ -1183,7 +1307,7 @@ px_gossip_recv(struct px_gossip_link *l, const struct px_wire_msg *msg)
     }
     switch (msg->type) {
     case PX_WIRE_ANNOUNCE:
-        offer(l, msg->ids, NULL, msg->n_ids);
+        offer(l, msg->ids, NULL, msg->n_ids, false);
         break;
     case PX_WIRE_WANT:
         on_want(l, msg);

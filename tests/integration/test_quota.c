@@ -366,3 +366,57 @@ Test(quota, catch_up_larger_than_the_quota_completes)
     node_free(&a);
     node_free(&b);
 }
+
+/*
+ * A reconciliation that finds more to fetch than max_pending_wants lets the node ask for
+ * the rest as the first ones arrive (its backlog), not at the next sync_interval: with 16
+ * wants at a time and an hour between reconciliations, CATCH_UP records still arrive at
+ * once, all from the first reconciliation.
+ */
+Test(quota, catch_up_past_max_pending_wants_does_not_wait_for_the_next_sync)
+{
+    struct node a, b;
+    struct px_run r;
+    char *ca, *cb, *path;
+    int64_t deadline;
+    uint64_t got = 0;
+    char *log, *blog;
+
+    node_init(&a, "a");
+    node_init(&b, "b");
+    cr_assert(asprintf(&cb, "[network]\nsync_interval = 3600\npeer = 127.0.0.1:%u %s\n", a.port,
+                       a.key) > 0);
+    node_start(&b, cb);
+    cr_assert(asprintf(&path, "%s/cases.jsonl", tmp) > 0);
+    write_cases(path, CATCH_UP);
+    px_testd_praxis(&b.d, &r, NULL, 0, "publish", "--json", path, NULL);
+    cr_assert_eq(r.status, 0, "publish: %s", r.err);
+    px_run_free(&r);
+
+    cr_assert(asprintf(&ca,
+                       "[network]\nsync_interval = 3600\nmax_pending_wants = 16\n"
+                       "peer = 127.0.0.1:%u %s\n",
+                       b.port, b.key) > 0);
+    node_start(&a, ca);
+    deadline = px_testd_now_ms() + WAIT_MS;
+    while (px_testd_now_ms() < deadline && (got = px_testd_records(&a.d)) < CATCH_UP) {
+        poll_interval();
+    }
+    cr_assert_eq(got, CATCH_UP, "A caught up %llu of %d records", (unsigned long long)got,
+                 CATCH_UP);
+    /* One reconciliation found them all: A's, when A's connection is the one kept (the
+     * side that dialed reconciles), or else B's, which then announced them. */
+    log = px_testd_log(&a.d);
+    blog = px_testd_log(&b.d);
+    cr_assert(strstr(log, "0 to offer, 300 to fetch") != NULL ||
+                  strstr(blog, "300 to offer, 0 to fetch") != NULL,
+              "A:\n%s\nB:\n%s", log, blog);
+    free(log);
+    free(blog);
+
+    free(path);
+    free(ca);
+    free(cb);
+    node_free(&a);
+    node_free(&b);
+}

@@ -329,14 +329,14 @@ Test(config, quota_keys_parsed_at_their_bounds)
                        "quota_records = 100000000\n"
                        "quota_bytes = 68719476736\n"
                        "quota_messages = 10000000\n"
-                       "max_pending_wants = 65536\n"
+                       "max_pending_wants = 8192\n"
                        "max_queued_wants = 65536\n"),
                  0, "line %u: %s", err.line, err.msg);
     cr_assert_eq(cfg.quota_interval_s, 3600);
     cr_assert_eq(cfg.quota_records, 100000000);
     cr_assert_eq(cfg.quota_bytes, UINT64_C(68719476736), "a value above 32 bits");
     cr_assert_eq(cfg.quota_messages, 10000000);
-    cr_assert_eq(cfg.max_pending_wants, 65536);
+    cr_assert_eq(cfg.max_pending_wants, 8192);
     cr_assert_eq(cfg.max_queued_wants, 65536);
     cr_assert_eq(px_config_validate(&cfg, &err), 0, "%s", err.msg);
 
@@ -359,8 +359,8 @@ Test(config, quota_keys_out_of_range_name_the_line)
     expect_error("[network]\nquota_bytes = 128MiB\n", PX_EVALUE, 2, "junk after the number");
     expect_error("[network]\nquota_messages = 99\n", PX_EVALUE, 2, "in 100..10000000");
     expect_error("[network]\nquota_messages = -1\n", PX_EVALUE, 2, "is negative");
-    expect_error("[network]\nmax_pending_wants = 15\n", PX_EVALUE, 2, "in 16..65536");
-    expect_error("[network]\nmax_pending_wants = 65537\n", PX_EVALUE, 2, "in 16..65536");
+    expect_error("[network]\nmax_pending_wants = 15\n", PX_EVALUE, 2, "in 16..8192");
+    expect_error("[network]\nmax_pending_wants = 8193\n", PX_EVALUE, 2, "in 16..8192");
     expect_error("[network]\nmax_queued_wants = 1023\n", PX_EVALUE, 2, "in 1024..65536");
     expect_error("[network]\nmax_queued_wants = 65537\n", PX_EVALUE, 2, "in 1024..65536");
     expect_error("[network]\nquota_records = 5\nquota_records = 6\n", PX_EDUPKEY, 3,
