@@ -5,10 +5,12 @@ BUILD       ?= build
 ASAN_BUILD  ?= build-asan
 FUZZ_BUILD  ?= build-fuzz
 FUZZ_SECONDS ?= 60
+STRESS_ITERATIONS ?= 100
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test asan-test run bench fuzz fuzz-build format format-check clean
+.PHONY: all deps configure build test asan-test stress run bench fuzz fuzz-build format \
+  format-check clean
 
 all: build
 
@@ -32,6 +34,14 @@ asan-test: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+# Crash safety at length: praxisd killed with SIGKILL STRESS_ITERATIONS times in each
+# scenario of tests/integration/test_crash.c (make test runs a few), then the full-disk
+# tests. Each scenario prints its seed; PX_CRASH_SEED=SEED replays it.
+stress: build
+	cd $(BUILD) && PX_CRASH_ITERATIONS=$(STRESS_ITERATIONS) ./tests/integration_test_crash \
+	  --jobs 1 --verbose
+	cd $(BUILD) && ./tests/integration_test_full_disk --jobs 1 --verbose
 
 # Starts praxisd in the foreground on the example configuration; data in ./data.
 run: build

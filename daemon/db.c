@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "log.h"
 #include "protocol/err.h"
 
 /* WAL pages (4 KiB) past which the writer empties the WAL itself: 64 MiB. */
@@ -50,9 +51,10 @@ struct px_db {
     /* WAL checkpoints run on a reader after commits, not on the writer (see start_write). */
     struct px_db_read ckpt;
     bool ckpt_running, ckpt_wanted;
-    bool wal_full;            /* the next write job empties the WAL first */
-    uint32_t wal_limit;       /* pages; DB_WAL_LIMIT_PAGES unless set */
-    struct px_doclen *doclen; /* document lengths, shared by every connection */
+    bool wal_full;                    /* the next write job empties the WAL first */
+    struct px_ratelimit write_errors; /* log lines about failed transactions */
+    uint32_t wal_limit;               /* pages; DB_WAL_LIMIT_PAGES unless set */
+    struct px_doclen *doclen;         /* document lengths, shared by every connection */
 };
 
 static uint64_t
@@ -238,6 +240,12 @@ write_after(uv_work_t *req, int status)
 
     (void)status; /* write jobs are never cancelled */
     db->writing = false;
+    /* The clients are told each time; the operator once a minute at most (a full disk
+     * fails every write until space is freed). */
+    if (job->rc != 0 && px_ratelimit_allow(&db->write_errors, uv_now(db->loop), 1, 60000)) {
+        px_log_warnx("store: a transaction of %zu records failed and stored nothing: %s",
+                     job->n_items, px_strerror(job->rc));
+    }
     db->wal_full = job->wal_pages >= db->wal_limit;
     /* Before the requests' callbacks, which may free their items. */
     if (job->rc == 0 && db->on_items != NULL) {

@@ -24,6 +24,8 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
+#include "store.h"
+
 #define MAX_ARGS 64
 
 extern char **environ;
@@ -180,7 +182,12 @@ px_testd_start_opts(struct px_testd *d, const char *dir, const struct px_testd_o
     cr_assert(mkdir(dir, 0700) == 0 || errno == EEXIST, "mkdir %s: %s", dir, strerror(errno));
     d->dir = strdup(dir);
     cr_assert(asprintf(&d->sock, "%s/praxis.sock", dir) > 0);
-    cr_assert(asprintf(&d->log, "%s/praxisd.log", dir) > 0);
+    if (opt != NULL && opt->log_path != NULL) {
+        d->log = strdup(opt->log_path);
+        cr_assert_not_null(d->log);
+    } else {
+        cr_assert(asprintf(&d->log, "%s/praxisd.log", dir) > 0);
+    }
     cr_assert_lt(strlen(d->sock), 100, "socket path too long: %s", d->sock);
     d->listen = strdup(opt != NULL && opt->listen != NULL ? opt->listen : "");
     d->level = strdup(opt != NULL && opt->log_level != NULL ? opt->log_level : "info");
@@ -217,6 +224,63 @@ px_test_free_port(void)
     return ntohs(sa.sin_port);
 }
 
+/* Is 127.0.0.1:port free to listen on now? */
+static bool
+port_free(uint16_t port)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok;
+
+    cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons(port);
+    ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return ok;
+}
+
+uint16_t
+px_test_listen_port(void)
+{
+    static uint64_t s;
+    static uint16_t given[64];
+    static size_t n_given;
+    unsigned low = 0, high = 0;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+    if (f != NULL) {
+        if (fscanf(f, "%u %u", &low, &high) != 2) {
+            low = 0;
+        }
+        fclose(f);
+    }
+    if (s == 0) {
+        s = (uint64_t)px_testd_now_ms() ^ ((uint64_t)getpid() << 32) ^ 1;
+    }
+    for (unsigned attempt = 0; low > 12288 && attempt < 200; attempt++) {
+        uint16_t port;
+        bool taken = false;
+
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        port = (uint16_t)(low - 1 - s % 8192);
+        for (size_t i = 0; i < n_given; i++) {
+            taken = taken || given[i] == port;
+        }
+        if (!taken && port_free(port)) {
+            if (n_given < sizeof(given) / sizeof(given[0])) {
+                given[n_given++] = port;
+            }
+            return port;
+        }
+    }
+    return px_test_free_port();
+}
+
 int
 px_testd_stop(struct px_testd *d)
 {
@@ -251,6 +315,37 @@ px_testd_kill9(struct px_testd *d)
     close(d->pidfd);
     d->pidfd = -1;
     d->pid = 0;
+}
+
+bool
+px_testd_running(const struct px_testd *d)
+{
+    struct pollfd p = {d->pidfd, POLLIN, 0};
+
+    if (d->pid == 0) {
+        return false;
+    }
+    /* The pidfd becomes readable when the process exits. */
+    return poll(&p, 1, 0) == 0;
+}
+
+uint64_t
+px_testd_check_store(const struct px_testd *d)
+{
+    struct px_store *s = NULL;
+    struct px_store_stats st;
+    char *path, err[256] = "";
+    int rc;
+
+    cr_assert_eq(d->pid, 0, "praxisd still runs on %s", d->dir);
+    cr_assert(asprintf(&path, "%s/store.db", d->dir) > 0);
+    rc = px_store_open(path, &s, err, sizeof(err));
+    cr_assert_eq(rc, 0, "cannot open %s (%d): %s", path, rc, err);
+    cr_assert_eq(px_store_check(s), 0, "%s: PRAGMA integrity_check failed", path);
+    cr_assert_eq(px_store_stats(s, &st), 0, "%s: cannot count its records", path);
+    px_store_close(s);
+    free(path);
+    return st.records;
 }
 
 void

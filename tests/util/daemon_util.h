@@ -42,6 +42,8 @@ struct px_testd_options {
     const char *config;    /* configuration text, written to dir/praxisd.conf and passed
                             * with -c (e.g. "[network]\npeer = ...\n") */
     const char *log_level; /* NULL: info */
+    const char *log_path;  /* where its stderr goes; NULL: dir/praxisd.log (a test whose
+                            * data directory fills up keeps its log elsewhere) */
 };
 
 /*
@@ -63,6 +65,15 @@ void px_testd_start_opts(struct px_testd *d, const char *dir, const struct px_te
  */
 uint16_t px_test_free_port(void);
 
+/*
+ * A loopback TCP port for a daemon that will be stopped and started again on it: one
+ * just below the kernel's ephemeral range (which connect() never hands out, so another
+ * node's outgoing connection cannot take it while the daemon is down), free now and not
+ * returned before by this process. Falls back to px_test_free_port when the range cannot
+ * be read or leaves no room below it.
+ */
+uint16_t px_test_listen_port(void);
+
 /* Starts the same daemon again (after a stop or a kill) on the same directory. */
 void px_testd_restart(struct px_testd *d);
 
@@ -75,6 +86,16 @@ int px_testd_stop(struct px_testd *d);
 
 /* SIGKILL, then waits for the process to be gone. */
 void px_testd_kill9(struct px_testd *d);
+
+/* Is the daemon's process running, i.e. started and not exited (it is not reaped)? */
+bool px_testd_running(const struct px_testd *d);
+
+/*
+ * For a daemon that is not running (stopped, or killed): opens dir/store.db as praxisd
+ * does at start (which recovers the WAL), requires PRAGMA integrity_check to say "ok",
+ * and returns the record count. Fails the test, naming the directory, otherwise.
+ */
+uint64_t px_testd_check_store(const struct px_testd *d);
 
 /* Stops the daemon if it runs and frees the strings (the directory stays). */
 void px_testd_free(struct px_testd *d);
