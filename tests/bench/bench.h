@@ -18,13 +18,19 @@
 
 struct bench_report;
 
+/* How many network sizes --nodes may list. */
+#define BENCH_MAX_NODE_COUNTS 4
+
 struct bench_opts {
-    bool quick;          /* --quick: shorter repetitions, fewer of them */
-    double rep_seconds;  /* aimed-at duration of one repetition of one case */
-    unsigned reps;       /* measured repetitions per case; the median is reported */
-    unsigned records;    /* --records: records in the generated store (daemon suite) */
-    const char *only;    /* --only: the one suite or group to run; NULL runs everything */
-    const char *bin_dir; /* the directory of this program, where praxisd is built too */
+    bool quick;         /* --quick: shorter repetitions, fewer of them */
+    double rep_seconds; /* aimed-at duration of one repetition of one case */
+    unsigned reps;      /* measured repetitions per case; the median is reported */
+    unsigned records;   /* --records: records in the generated store (daemon suite) */
+    unsigned nodes[BENCH_MAX_NODE_COUNTS]; /* --nodes: network sizes (replication suite) */
+    unsigned n_nodes;
+    unsigned converge_records; /* --converge-records: records published (replication suite) */
+    const char *only;          /* --only: the one suite or group to run; NULL runs everything */
+    const char *bin_dir;       /* the directory of this program, where praxisd is built too */
 };
 
 /* Should the figures of group be measured (no --only, or --only names it)? */
@@ -47,5 +53,7 @@ struct bench_suite {
 int bench_record_run(const struct bench_opts *opts, struct bench_report *rep);
 int bench_daemon_run(const struct bench_opts *opts, struct bench_report *rep);
 int bench_link_run(const struct bench_opts *opts, struct bench_report *rep);
+int bench_replication_run(const struct bench_opts *opts, struct bench_report *rep);
+int bench_reconcile_run(const struct bench_opts *opts, struct bench_report *rep);
 
 #endif

@@ -359,7 +359,8 @@ get_index(const struct dbench *b, size_t r)
 
 /*
  * Runs query q (variant v, or record get_idx for a get) through praxisd: sends the request,
- * reads every response frame, and decodes and verifies every record when verify is set.
+ * reads every response frame, and decodes every record when verify is set (as the client
+ * does: its signature was verified when praxisd took it in).
  */
 static int
 ours_query(struct dbench *b, enum query q, const struct variant *v, unsigned limit, size_t get_idx,
@@ -404,9 +405,10 @@ ours_query(struct dbench *b, enum query q, const struct variant *v, unsigned lim
                 struct px_record rec;
                 int rc;
 
+                /* What `praxis query` does with each record: a strict decode (the
+                 * signature is checked again only with --verify). */
                 if ((rc = px_record_decode(res->records[i], res->record_lens[i], &rec, NULL)) !=
-                        0 ||
-                    (rc = px_record_verify(&rec)) != 0) {
+                    0) {
                     fprintf(stderr, "praxis-bench: %s query: a record fails: %s\n", query_names[q],
                             px_strerror(rc));
                     return -1;

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench_link.c - the peer link's crypto: secret handshakes per second with both ends in
- * one process, beside the same libsodium calls made bare; and box-stream sealing plus
- * opening of 4096-byte chunks, beside crypto_secretbox_easy and _open_easy on the same
- * chunk sizes. One core, no sockets: this is the cost our code adds to the crypto.
+ * bench_link.c - the peer link: secret handshakes per second with both ends in one
+ * process, beside the same libsodium calls made bare; box-stream sealing plus opening of
+ * 4096-byte chunks, beside crypto_secretbox_easy and _open_easy on the same chunk sizes
+ * (one core, no sockets: the cost our code adds to the crypto); and records messages
+ * through two real peer links over loopback TCP (bench_loopback.h), beside the bare
+ * secretbox calls on the same chunks. All six cases take turns in each round.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <sodium.h>
 
 #include "bench.h"
+#include "bench_loopback.h"
 #include "bench_report.h"
 #include "bench_run.h"
 #include "protocol/boxstream.h"
@@ -226,16 +229,23 @@ report(struct bench_report *rep, const char *name, const char *unit, const struc
 int
 bench_link_run(const struct bench_opts *opts, struct bench_report *rep)
 {
-    enum { C_SHS, C_RAW_SHS, C_BOX, C_RAW_BOX, C_COUNT };
+    enum { C_SHS, C_RAW_SHS, C_BOX, C_RAW_BOX, C_LOOP, C_RAW_LOOP, C_COUNT };
     struct link_bench *b = calloc(1, sizeof(*b));
+    struct bench_loopback *lb = NULL;
     struct bench_rate rates[C_COUNT];
     uint8_t seed[32];
+    double mb_per_msg;
     int rc = -1;
 
     if (b == NULL || px_crypto_init() != 0) {
         free(b);
         return -1;
     }
+    fprintf(stderr, "praxis-bench: link: two peer links on 127.0.0.1\n");
+    if ((lb = bench_loopback_new()) == NULL) {
+        goto out;
+    }
+    mb_per_msg = (double)bench_loopback_payload(lb) / 1e6;
     memset(b->netkey, 0x4e, sizeof(b->netkey));
     memset(seed, 0xc1, sizeof(seed));
     px_identity_from_seed(&b->client, seed);
@@ -253,6 +263,8 @@ bench_link_run(const struct bench_opts *opts, struct bench_report *rep)
             [C_RAW_SHS] = {"sodium_handshake_calls", run_raw_shs, b},
             [C_BOX] = {"boxstream_seal_open", run_boxstream, b},
             [C_RAW_BOX] = {"sodium_secretbox_seal_open", run_raw_secretbox, b},
+            [C_LOOP] = {"link_loopback_records", bench_loopback_run, lb},
+            [C_RAW_LOOP] = {"sodium_secretbox_loopback_chunks", bench_loopback_raw, lb},
         };
 
         if (bench_run_interleaved(opts, cases, C_COUNT, rates) != 0) {
@@ -265,8 +277,15 @@ bench_link_run(const struct bench_opts *opts, struct bench_report *rep)
     report(rep, "boxstream_mb_per_s", "MB/s", &rates[C_BOX], CHUNK / 1e6,
            "sodium_secretbox_mb_per_s", &rates[C_RAW_BOX]);
     report(rep, "sodium_secretbox_mb_per_s", "MB/s", &rates[C_RAW_BOX], CHUNK / 1e6, NULL, NULL);
+    report(rep, "link_loopback_mb_per_s", "MB/s", &rates[C_LOOP], mb_per_msg,
+           "sodium_secretbox_records_mb_per_s", &rates[C_RAW_LOOP]);
+    report(rep, "sodium_secretbox_records_mb_per_s", "MB/s", &rates[C_RAW_LOOP], mb_per_msg, NULL,
+           NULL);
     rc = 0;
 out:
+    if (bench_loopback_free(lb) != 0) {
+        rc = -1;
+    }
     px_identity_wipe(&b->client);
     px_identity_wipe(&b->server);
     free(b);

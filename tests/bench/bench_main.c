@@ -2,11 +2,13 @@
 /*
  * bench_main.c - praxis-bench: runs the benchmark suites and reports their figures.
  *
- * Usage: praxis-bench [--out FILE] [--quick] [--records N] [--only NAME] [SUITE...]
+ * Usage: praxis-bench [--out FILE] [--quick] [--records N] [--nodes N[,N...]]
+ *                     [--converge-records N] [--only NAME] [SUITE...]
  * Without SUITE or --only, every suite runs. The table goes to stdout, progress to stderr;
  * --out FILE receives JSON Lines (bench_report.h). The daemon suite runs praxisd from the
  * directory this program is in, talks to it over a Unix socket in a temporary directory
- * and removes that directory at the end; nothing touches the network.
+ * and removes that directory at the end. The replication suite runs several praxisd that
+ * link to each other over TCP on 127.0.0.1 only; nothing else touches the network.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -22,16 +24,30 @@
 #define DEFAULT_RECORDS 100000
 #define QUICK_RECORDS   5000
 #define MAX_RECORDS     10000000
+/* The replication suite's networks: nodes, and records published, normally and with --quick. */
+#define DEFAULT_NODES            10
+#define QUICK_NODES              5
+#define MIN_NODES                2
+#define MAX_NODES                64
+#define DEFAULT_CONVERGE_RECORDS 10000
+#define QUICK_CONVERGE_RECORDS   1000
 
 /* Every suite, in the order they run. Add a row to add one. */
 static const struct bench_suite suites[] = {
     {"record", NULL, "record codec: encode, decode, sign, decode+verify vs raw libsodium",
      bench_record_run},
-    {"link", NULL, "peer link crypto: handshakes/s, box-stream MB/s vs the bare libsodium calls",
+    {"link", NULL,
+     "peer link: handshakes/s, box-stream MB/s, records over loopback TCP vs bare libsodium",
      bench_link_run},
     {"daemon", "import query footprint",
      "a real praxisd: import rate, query latency, store size, RSS vs bare SQLite",
      bench_daemon_run},
+    {"replication", "converge ingest",
+     "praxisd networks on loopback: convergence, wire bytes, catch-up from a peer",
+     bench_replication_run},
+    {"reconcile", NULL,
+     "anti-entropy in memory: bytes and round trips between two 100k-record indexes",
+     bench_reconcile_run},
 };
 
 #define N_SUITES (sizeof(suites) / sizeof(suites[0]))
@@ -40,19 +56,26 @@ static void
 usage(FILE *f)
 {
     fprintf(f,
-            "usage: praxis-bench [--out FILE] [--quick] [--records N] [--only NAME] "
-            "[SUITE...]\n"
+            "usage: praxis-bench [--out FILE] [--quick] [--records N] [--nodes N[,N...]]\n"
+            "                    [--converge-records N] [--only NAME] [SUITE...]\n"
             "  --out FILE   also write one JSON object per figure and line to FILE\n"
             "  --quick      short repetitions and a %d-record store, for a smoke test\n"
             "               (figures are noisier)\n"
-            "  --records N  records in the daemon suite's store (default %d)\n"
+            "  --records N  records in the daemon suite's store and in the replication\n"
+            "               suite's full node (default %d)\n"
+            "  --nodes N[,N...]\n"
+            "               nodes in each network the replication suite converges, %d to %d,\n"
+            "               up to %d sizes (default %d; %d with --quick)\n"
+            "  --converge-records N\n"
+            "               records published in those networks (default %d; %d with --quick)\n"
             "  --only NAME  run only this suite, or only this group of a suite\n"
             "suites (groups):\n",
-            QUICK_RECORDS, DEFAULT_RECORDS);
+            QUICK_RECORDS, DEFAULT_RECORDS, MIN_NODES, MAX_NODES, BENCH_MAX_NODE_COUNTS,
+            DEFAULT_NODES, QUICK_NODES, DEFAULT_CONVERGE_RECORDS, QUICK_CONVERGE_RECORDS);
     for (size_t i = 0; i < N_SUITES; i++) {
-        fprintf(f, "  %-8s  %s\n", suites[i].name, suites[i].help);
+        fprintf(f, "  %-11s  %s\n", suites[i].name, suites[i].help);
         if (suites[i].groups != NULL) {
-            fprintf(f, "  %-8s  (%s)\n", "", suites[i].groups);
+            fprintf(f, "  %-11s  (%s)\n", "", suites[i].groups);
         }
     }
 }
@@ -134,6 +157,30 @@ parse_records(const char *s, unsigned *out)
     return true;
 }
 
+/* A comma-separated list of 1 to BENCH_MAX_NODE_COUNTS node counts in MIN..MAX_NODES. */
+static bool
+parse_nodes(const char *s, struct bench_opts *opts)
+{
+    opts->n_nodes = 0;
+    for (;;) {
+        char *end;
+        unsigned long v;
+
+        if (*s < '0' || *s > '9' || opts->n_nodes == BENCH_MAX_NODE_COUNTS) {
+            return false;
+        }
+        v = strtoul(s, &end, 10);
+        if (v < MIN_NODES || v > MAX_NODES || (*end != '\0' && *end != ',')) {
+            return false;
+        }
+        opts->nodes[opts->n_nodes++] = (unsigned)v;
+        if (*end == '\0') {
+            return true;
+        }
+        s = end + 1;
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -141,7 +188,7 @@ main(int argc, char **argv)
     const struct bench_suite *chosen[N_SUITES];
     size_t n_chosen = 0;
     const char *out = NULL, *only = NULL;
-    bool records_set = false;
+    bool records_set = false, nodes_set = false, converge_set = false;
     struct bench_report *rep;
     char *bin_dir;
     int rc = 0;
@@ -162,6 +209,19 @@ main(int argc, char **argv)
         } else if (strncmp(argv[i], "--records=", 10) == 0 &&
                    parse_records(argv[i] + 10, &opts.records)) {
             records_set = true;
+        } else if (strcmp(argv[i], "--nodes") == 0 && i + 1 < argc &&
+                   parse_nodes(argv[i + 1], &opts)) {
+            nodes_set = true;
+            i++;
+        } else if (strncmp(argv[i], "--nodes=", 8) == 0 && parse_nodes(argv[i] + 8, &opts)) {
+            nodes_set = true;
+        } else if (strcmp(argv[i], "--converge-records") == 0 && i + 1 < argc &&
+                   parse_records(argv[i + 1], &opts.converge_records)) {
+            converge_set = true;
+            i++;
+        } else if (strncmp(argv[i], "--converge-records=", 19) == 0 &&
+                   parse_records(argv[i] + 19, &opts.converge_records)) {
+            converge_set = true;
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc && only == NULL) {
             only = argv[++i];
         } else if (strncmp(argv[i], "--only=", 7) == 0 && argv[i][7] != '\0' && only == NULL) {
@@ -204,6 +264,13 @@ main(int argc, char **argv)
     }
     if (!records_set) {
         opts.records = opts.quick ? QUICK_RECORDS : DEFAULT_RECORDS;
+    }
+    if (!nodes_set) {
+        opts.nodes[0] = opts.quick ? QUICK_NODES : DEFAULT_NODES;
+        opts.n_nodes = 1;
+    }
+    if (!converge_set) {
+        opts.converge_records = opts.quick ? QUICK_CONVERGE_RECORDS : DEFAULT_CONVERGE_RECORDS;
     }
     if ((bin_dir = own_dir(argv[0])) == NULL) {
         fprintf(stderr, "praxis-bench: out of memory\n");

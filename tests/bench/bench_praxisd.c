@@ -33,6 +33,10 @@ struct bench_praxisd {
     char sock[4096];
     char store[4096];
     char log[4096];
+    /* Copies of the option strings, for argv. */
+    char config[4096];
+    char listen[128];
+    char level[16];
 };
 
 struct bench_conn {
@@ -118,9 +122,17 @@ exec_child(const char *exe, char *const argv[], const char *log, int ready)
 struct bench_praxisd *
 bench_praxisd_start(const char *exe, const char *dir)
 {
+    static const struct bench_praxisd_opts none = {NULL, NULL, NULL};
+
+    return bench_praxisd_start_opts(exe, dir, &none);
+}
+
+struct bench_praxisd *
+bench_praxisd_start_opts(const char *exe, const char *dir, const struct bench_praxisd_opts *opts)
+{
     struct bench_praxisd *d = calloc(1, sizeof(*d));
     char ready_arg[16], line[16];
-    char *argv[16];
+    char *argv[20];
     struct pollfd pfd;
     int fds[2] = {-1, -1}, argc = 0, status;
     ssize_t got = 0;
@@ -138,6 +150,15 @@ bench_praxisd_start(const char *exe, const char *dir)
         fprintf(stderr, "praxis-bench: the temporary directory path is too long: %s\n", dir);
         goto fail;
     }
+    if ((size_t)snprintf(d->config, sizeof(d->config), "%s",
+                         opts->config != NULL ? opts->config : "") >= sizeof(d->config) ||
+        (size_t)snprintf(d->listen, sizeof(d->listen), "%s",
+                         opts->listen != NULL ? opts->listen : "") >= sizeof(d->listen) ||
+        (size_t)snprintf(d->level, sizeof(d->level), "%s",
+                         opts->log_level != NULL ? opts->log_level : "warn") >= sizeof(d->level)) {
+        fprintf(stderr, "praxis-bench: a praxisd option is too long\n");
+        goto fail;
+    }
     if (access(exe, X_OK) != 0) {
         fprintf(stderr, "praxis-bench: %s: %s (build the praxisd target)\n", exe, strerror(errno));
         goto fail;
@@ -153,13 +174,19 @@ bench_praxisd_start(const char *exe, const char *dir)
     argv[argc++] = (char *)"--socket";
     argv[argc++] = d->sock;
     argv[argc++] = (char *)"--log-level";
-    argv[argc++] = (char *)"warn";
+    argv[argc++] = d->level;
     argv[argc++] = (char *)"--ready-fd";
     argv[argc++] = ready_arg;
-    /* No peer links: the bench measures one node, and must not collide on the default
-     * port with another praxisd on the machine. */
-    argv[argc++] = (char *)"--listen";
-    argv[argc++] = (char *)"";
+    if (opts->config != NULL) {
+        argv[argc++] = (char *)"--config";
+        argv[argc++] = d->config;
+    }
+    /* Without a config file, no peer links: the bench measures one node, and must not
+     * collide on the default port with another praxisd on the machine. */
+    if (opts->listen != NULL || opts->config == NULL) {
+        argv[argc++] = (char *)"--listen";
+        argv[argc++] = d->listen;
+    }
     argv[argc] = NULL;
     fflush(NULL);
     if ((d->pid = fork()) < 0) {
@@ -467,4 +494,45 @@ bench_conn_recv(struct bench_conn *c, const struct px_api_response **res)
     c->len -= 4 + (size_t)len;
     *res = &c->res;
     return 0;
+}
+
+int
+bench_conn_fd(const struct bench_conn *c)
+{
+    return c->fd;
+}
+
+bool
+bench_conn_has_frame(const struct bench_conn *c)
+{
+    uint32_t len;
+
+    return c->len >= 4 && px_api_frame_len(c->buf + c->start, &len) == 0 &&
+           c->len - 4 >= (size_t)len;
+}
+
+int
+bench_conn_call(struct bench_conn *c, enum px_api_op op, const struct px_api_response **res)
+{
+    struct px_api_request *req = calloc(1, sizeof(*req));
+    int rc = -1;
+
+    if (req == NULL) {
+        fprintf(stderr, "praxis-bench: out of memory\n");
+        return -1;
+    }
+    req->op = op;
+    if (bench_conn_send(c, req) != 0 || bench_conn_recv(c, res) != 0) {
+        goto out;
+    }
+    if ((*res)->seq != req->seq || (*res)->code != 0) {
+        fprintf(stderr, "praxis-bench: %s: seq %llu (sent %llu), code %s: %.*s\n",
+                px_api_op_name(op), (unsigned long long)(*res)->seq, (unsigned long long)req->seq,
+                px_err_name((*res)->code), (int)(*res)->error.len, (*res)->error.p);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(req);
+    return rc;
 }

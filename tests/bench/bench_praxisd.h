@@ -14,6 +14,7 @@
 #ifndef PX_BENCH_PRAXISD_H
 #define PX_BENCH_PRAXISD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,12 +23,23 @@
 struct bench_praxisd;
 struct bench_conn;
 
+/* How to start a daemon beyond its directory (bench_praxisd_start_opts). */
+struct bench_praxisd_opts {
+    const char *config;    /* passed as --config FILE; NULL: none (every default) */
+    const char *listen;    /* passed as --listen ADDR; NULL: "" (no peer links) when there is
+                              no config file, else no flag (the file's [network] listen) */
+    const char *log_level; /* passed as --log-level; NULL: warn */
+};
+
 /*
  * Starts praxisd (the program at exe) with --data-dir dir/data and --socket
  * dir/praxis.sock; dir must exist. Returns NULL after printing why (and the daemon's log
- * when it started and died). Release with bench_praxisd_stop.
+ * when it started and died). Release with bench_praxisd_stop. bench_praxisd_start is
+ * bench_praxisd_start_opts with every option NULL: one node with no peer links.
  */
 struct bench_praxisd *bench_praxisd_start(const char *exe, const char *dir);
+struct bench_praxisd *bench_praxisd_start_opts(const char *exe, const char *dir,
+                                               const struct bench_praxisd_opts *opts);
 
 /* The daemon's pid, and the store it writes (dir/data/store.db). */
 int bench_praxisd_pid(const struct bench_praxisd *d);
@@ -64,5 +76,20 @@ int bench_conn_send(struct bench_conn *c, struct px_api_request *req);
  * printing why (closed, timed out, or a frame that does not decode).
  */
 int bench_conn_recv(struct bench_conn *c, const struct px_api_response **res);
+
+/*
+ * For waiting on several connections with poll(): the socket, and whether a whole response
+ * frame is already buffered (then bench_conn_recv returns it without reading, and poll
+ * would not say so).
+ */
+int bench_conn_fd(const struct bench_conn *c);
+bool bench_conn_has_frame(const struct bench_conn *c);
+
+/*
+ * Sends a request of op without arguments (STATUS, PEERS) and reads its one answer, which
+ * must have the request's seq and code 0. *res is as for bench_conn_recv. 0, or -1 after
+ * printing why.
+ */
+int bench_conn_call(struct bench_conn *c, enum px_api_op op, const struct px_api_response **res);
 
 #endif

@@ -1,0 +1,650 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_reconcile.c - anti-entropy between two nodes, in memory: the real negentropy code
+ * (protocol/negentropy.c) over two indexes of 100,000 (created, id) items, with the frame
+ * size limit the daemon uses, counting round trips and the bytes the daemon would put on
+ * the wire for those messages. Also the time of an in-sync round and of building an index,
+ * at 100,000 and 1,000,000 items.
+ *
+ * The items look like a store's: created times about 15 minutes apart from 2021-01-01 with
+ * up to 10 minutes of jitter (as bench_corpus.c), random ids from a seeded generator. A
+ * difference is one of the newest items, present on one side only: either all on the
+ * server (the client lacks the k newest records, as a node back from a stop does), or
+ * alternately on the server and on the client ("split": both sides published while apart).
+ *
+ * Bytes of one message, as daemon/gossip.c and daemon/peer.c send it: the negentropy
+ * message inside a reconcile wire message (px_wire_encode: its 4-byte length prefix, the
+ * msgpack array, type and bin header), sealed by box-stream in frames of at most 4096
+ * bytes with a 34-byte header each (protocol/boxstream.h). The server side answers each
+ * message with a fresh reconciler, as the daemon does. Every run checks that the client
+ * learned exactly the differences (have and need as sets), so a figure cannot come from a
+ * reconciliation that went wrong.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "bench_report.h"
+#include "bench_run.h"
+#include "protocol/boxstream.h"
+#include "protocol/err.h"
+#include "protocol/negentropy.h"
+#include "protocol/wire.h"
+
+/* The negentropy frame size limit of both sides in the daemon (NEG_FRAME in
+ * daemon/gossip.c, private there: keep the two equal). */
+#define DAEMON_NEG_FRAME (64u << 10)
+
+#define N_ITEMS      100000
+#define N_LARGE      1000000
+#define MAX_DIFF     1000
+#define CREATED_BASE UINT64_C(1609459200000) /* 2021-01-01T00:00:00Z */
+#define CREATED_STEP UINT64_C(900000)        /* 15 minutes */
+#define CREATED_JIT  UINT64_C(600000)        /* up to 10 minutes later */
+#define ID           PX_NEGENTROPY_ID_SIZE
+#define MAX_ROUNDS   1000
+
+struct item {
+    uint64_t created;
+    uint8_t id[ID];
+};
+
+/* splitmix64: a seeded, deterministic stream. */
+static uint64_t
+next_rand(uint64_t *s)
+{
+    uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
+
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+/* n items in created order (ties broken by id when the index sorts them). */
+static struct item *
+make_items(size_t n, uint64_t seed)
+{
+    struct item *it = malloc(n * sizeof(*it));
+
+    if (it == NULL) {
+        fprintf(stderr, "praxis-bench: out of memory for %zu items\n", n);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        it[i].created = CREATED_BASE + (uint64_t)i * CREATED_STEP + next_rand(&seed) % CREATED_JIT;
+        for (size_t k = 0; k < ID; k += 8) {
+            uint64_t r = next_rand(&seed);
+
+            memcpy(it[i].id + k, &r, 8);
+        }
+    }
+    return it;
+}
+
+/* A sealed storage of items[i] for every i in [0, n) with pick(i) (NULL: all). */
+static struct px_negentropy_storage *
+make_storage(const struct item *items, size_t n, bool (*pick)(size_t i, void *arg), void *arg)
+{
+    struct px_negentropy_storage *st = NULL;
+    int rc = px_negentropy_storage_new(&st);
+
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (pick == NULL || pick(i, arg)) {
+            rc = px_negentropy_storage_insert(st, items[i].created, items[i].id);
+        }
+    }
+    if (rc == 0) {
+        rc = px_negentropy_storage_seal(st);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "praxis-bench: building an index: %s\n", px_strerror(rc));
+        px_negentropy_storage_free(st);
+        return NULL;
+    }
+    return st;
+}
+
+/* What one message of len bytes costs on the link: wire envelope + box-stream frames. */
+static int
+link_bytes(const uint8_t *neg, size_t len, uint8_t *scratch, size_t cap, size_t *out)
+{
+    struct px_wire_msg msg;
+    size_t wlen = 0;
+    int rc;
+
+    memset(&msg, 0, sizeof(msg));
+    msg.type = PX_WIRE_RECONCILE;
+    msg.neg = neg;
+    msg.neg_len = len;
+    if ((rc = px_wire_encode(&msg, scratch, cap, &wlen)) != 0) {
+        fprintf(stderr, "praxis-bench: encoding a reconcile message of %zu bytes: %s\n", len,
+                px_strerror(rc));
+        return -1;
+    }
+    *out = wlen +
+           PX_BOXSTREAM_HEADER_BYTES * ((wlen + PX_BOXSTREAM_MAX_BODY - 1) / PX_BOXSTREAM_MAX_BODY);
+    return 0;
+}
+
+/* One whole reconciliation, as the daemon runs it. */
+struct recon {
+    unsigned rounds;         /* round trips: client message + server reply */
+    size_t up, down;         /* link bytes client -> server, server -> client */
+    size_t neg_up, neg_down; /* negentropy bytes alone */
+    size_t max_msg;          /* the largest negentropy message */
+    uint8_t *have, *need;    /* every id reported, duplicates included */
+    size_t have_n, need_n;
+};
+
+static void
+recon_fini(struct recon *r)
+{
+    free(r->have);
+    free(r->need);
+    memset(r, 0, sizeof(*r));
+}
+
+static int
+append_ids(uint8_t **dst, size_t *n, const uint8_t *ids, size_t k)
+{
+    uint8_t *p;
+
+    if (k == 0) {
+        return 0;
+    }
+    if ((p = realloc(*dst, (*n + k) * ID)) == NULL) {
+        return -1;
+    }
+    memcpy(p + *n * ID, ids, k * ID);
+    *dst = p;
+    *n += k;
+    return 0;
+}
+
+/*
+ * Reconciles client against server with the daemon's frame limit. With r NULL only the
+ * work is done (for timing). Returns 0 or -1 after printing why.
+ */
+static int
+reconcile(const struct px_negentropy_storage *client, const struct px_negentropy_storage *server,
+          struct recon *r, uint8_t *scratch, size_t cap)
+{
+    struct px_negentropy *ne = NULL;
+    uint8_t *msg = NULL;
+    size_t len = 0, b;
+    int rc, ret = -1;
+
+    if ((rc = px_negentropy_new(client, DAEMON_NEG_FRAME, &ne)) != 0 ||
+        (rc = px_negentropy_initiate(ne, &msg, &len)) != 0) {
+        goto fail;
+    }
+    for (unsigned round = 0; msg != NULL; round++) {
+        struct px_negentropy *sv = NULL;
+        struct px_negentropy_result res;
+        uint8_t *reply = NULL;
+        size_t rlen = 0;
+
+        if (round >= MAX_ROUNDS) {
+            fprintf(stderr, "praxis-bench: reconciliation did not end in %d rounds\n", MAX_ROUNDS);
+            goto out;
+        }
+        /* The server answers with a fresh reconciler, as the daemon does. */
+        if ((rc = px_negentropy_new(server, DAEMON_NEG_FRAME, &sv)) == 0) {
+            rc = px_negentropy_respond(sv, msg, len, &reply, &rlen);
+        }
+        px_negentropy_free(sv);
+        if (rc != 0) {
+            goto fail;
+        }
+        if (r != NULL) {
+            r->rounds++;
+            r->neg_up += len;
+            r->neg_down += rlen;
+            r->max_msg = len > r->max_msg ? len : r->max_msg;
+            r->max_msg = rlen > r->max_msg ? rlen : r->max_msg;
+            if (link_bytes(msg, len, scratch, cap, &b) != 0) {
+                free(reply);
+                goto out;
+            }
+            r->up += b;
+            if (link_bytes(reply, rlen, scratch, cap, &b) != 0) {
+                free(reply);
+                goto out;
+            }
+            r->down += b;
+        }
+        free(msg);
+        msg = NULL;
+        rc = px_negentropy_reconcile(ne, reply, rlen, &res);
+        free(reply);
+        if (rc != 0) {
+            goto fail;
+        }
+        if (r != NULL && (append_ids(&r->have, &r->have_n, res.have, res.have_n) != 0 ||
+                          append_ids(&r->need, &r->need_n, res.need, res.need_n) != 0)) {
+            px_negentropy_result_fini(&res);
+            fprintf(stderr, "praxis-bench: out of memory\n");
+            goto out;
+        }
+        msg = res.msg;
+        len = res.msg_len;
+        res.msg = NULL;
+        px_negentropy_result_fini(&res);
+    }
+    ret = 0;
+    goto out;
+fail:
+    fprintf(stderr, "praxis-bench: reconciliation: %s: %s\n", px_strerror(rc),
+            ne != NULL ? px_negentropy_reason(ne) : "");
+out:
+    free(msg);
+    px_negentropy_free(ne);
+    return ret;
+}
+
+static int
+cmp_id(const void *a, const void *b)
+{
+    return memcmp(a, b, ID);
+}
+
+/* Sorts ids[0..n) and removes duplicates; returns the new count. */
+static size_t
+sort_unique(uint8_t *ids, size_t n)
+{
+    size_t k = 0;
+
+    qsort(ids, n, ID, cmp_id);
+    for (size_t i = 0; i < n; i++) {
+        if (k == 0 || memcmp(ids + (k - 1) * ID, ids + i * ID, ID) != 0) {
+            memmove(ids + k * ID, ids + i * ID, ID);
+            k++;
+        }
+    }
+    return k;
+}
+
+/* Do the reported ids (as a set) equal want[0..want_n) (sorted, distinct)? */
+static bool
+same_set(uint8_t *got, size_t got_n, const uint8_t *want, size_t want_n)
+{
+    got_n = got_n > 0 ? sort_unique(got, got_n) : 0;
+    return got_n == want_n && (want_n == 0 || memcmp(got, want, want_n * ID) == 0);
+}
+
+/* ---- Scenarios ---- */
+
+/* Items [0, base) are on both sides; of the k newest after them, which side has each. */
+struct split {
+    size_t base;
+    size_t k;
+    bool both_sides; /* false: every difference on the server; true: alternately */
+    bool client;     /* the side being built */
+};
+
+static bool
+pick_side(size_t i, void *arg)
+{
+    const struct split *s = arg;
+
+    if (i < s->base) {
+        return true;
+    }
+    if (i >= s->base + s->k) {
+        return false;
+    }
+    /* Differences: one-sided ones are the server's; split ones alternate, newest first. */
+    if (!s->both_sides) {
+        return !s->client;
+    }
+    return ((s->base + s->k - 1 - i) % 2 == 0) != s->client;
+}
+
+/* Builds both sides for (k, both_sides), reconciles them and checks what was learned. */
+static int
+run_scenario(const struct item *items, size_t base, size_t k, bool both_sides, uint8_t *scratch,
+             size_t cap, struct recon *out)
+{
+    struct split cs = {base, k, both_sides, true}, ss = {base, k, both_sides, false};
+    struct px_negentropy_storage *client = make_storage(items, base + k, pick_side, &cs);
+    struct px_negentropy_storage *server = make_storage(items, base + k, pick_side, &ss);
+    uint8_t *want_have = NULL, *want_need = NULL;
+    size_t wh = 0, wn = 0;
+    int ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (client == NULL || server == NULL) {
+        goto out;
+    }
+    if (k > 0 && ((want_have = malloc(k * ID)) == NULL || (want_need = malloc(k * ID)) == NULL)) {
+        fprintf(stderr, "praxis-bench: out of memory\n");
+        goto out;
+    }
+    for (size_t i = base; i < base + k; i++) {
+        if (pick_side(i, &cs)) {
+            memcpy(want_have + wh++ * ID, items[i].id, ID);
+        } else {
+            memcpy(want_need + wn++ * ID, items[i].id, ID);
+        }
+    }
+    if (wh > 0) {
+        qsort(want_have, wh, ID, cmp_id);
+    }
+    if (wn > 0) {
+        qsort(want_need, wn, ID, cmp_id);
+    }
+    if (reconcile(client, server, out, scratch, cap) != 0) {
+        goto out;
+    }
+    if (!same_set(out->have, out->have_n, want_have, wh) ||
+        !same_set(out->need, out->need_n, want_need, wn)) {
+        fprintf(stderr,
+                "praxis-bench: reconcile %zu (%s): the client learned the wrong ids "
+                "(%zu have, %zu need; expected %zu and %zu)\n",
+                k, both_sides ? "split" : "one-sided", out->have_n, out->need_n, wh, wn);
+        goto out;
+    }
+    ret = 0;
+out:
+    free(want_have);
+    free(want_need);
+    px_negentropy_storage_free(client);
+    px_negentropy_storage_free(server);
+    return ret;
+}
+
+static void
+report(struct bench_report *rep, const char *name, double value, const char *unit, const char *base,
+       double base_value)
+{
+    struct bench_figure f = {
+        .bench = name,
+        .value = value,
+        .unit = unit,
+        .baseline = base,
+        .baseline_value = base_value,
+        .spread = -1,
+        .iters = 0,
+    };
+
+    bench_report_add(rep, &f);
+}
+
+/* ---- Timing ---- */
+
+struct timed_sync {
+    const struct px_negentropy_storage *a, *b;
+    uint8_t *scratch;
+    size_t cap;
+};
+
+static int
+run_in_sync(void *ctx, uint64_t iters)
+{
+    struct timed_sync *t = ctx;
+
+    for (uint64_t i = 0; i < iters; i++) {
+        if (reconcile(t->a, t->b, NULL, t->scratch, t->cap) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+cmp_item(const void *a, const void *b)
+{
+    const struct item *x = a, *y = b;
+
+    if (x->created != y->created) {
+        return x->created < y->created ? -1 : 1;
+    }
+    return memcmp(x->id, y->id, ID);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Median ms over reps of building an index of items[0..n) (insert unsealed, then seal),
+ * and of the baseline: qsort of a copy of the same 40-byte items, as a plain sorted array
+ * would be built. Interleaved, index then sort.
+ */
+static int
+time_build(const struct item *items, size_t n, unsigned reps, double *build_ms, double *sort_ms,
+           double *spread)
+{
+    double *tb = calloc(reps, sizeof(double)), *ts = calloc(reps, sizeof(double));
+    struct item *copy = malloc(n * sizeof(*copy));
+    int ret = -1;
+
+    if (tb == NULL || ts == NULL || copy == NULL) {
+        fprintf(stderr, "praxis-bench: out of memory\n");
+        goto out;
+    }
+    for (unsigned r = 0; r < reps; r++) {
+        uint64_t t0 = bench_run_now_ns();
+        struct px_negentropy_storage *st = make_storage(items, n, NULL, NULL);
+
+        tb[r] = (double)(bench_run_now_ns() - t0) / 1e6;
+        px_negentropy_storage_free(st);
+        if (st == NULL) {
+            goto out;
+        }
+        memcpy(copy, items, n * sizeof(*copy));
+        /* Shuffled by position so that qsort does real work, as seal does. */
+        for (size_t i = 0; i + 1 < n; i += 2) {
+            struct item tmp = copy[i];
+
+            copy[i] = copy[n - 1 - i];
+            copy[n - 1 - i] = tmp;
+        }
+        t0 = bench_run_now_ns();
+        qsort(copy, n, sizeof(*copy), cmp_item);
+        ts[r] = (double)(bench_run_now_ns() - t0) / 1e6;
+    }
+    qsort(tb, reps, sizeof(double), cmp_double);
+    qsort(ts, reps, sizeof(double), cmp_double);
+    *build_ms = tb[reps / 2];
+    *sort_ms = ts[reps / 2];
+    *spread = (tb[reps - 1] - tb[0]) / tb[reps / 2];
+    ret = 0;
+out:
+    free(tb);
+    free(ts);
+    free(copy);
+    return ret;
+}
+
+/* Times an in-sync round at n items (both sides equal) and reports it under name. */
+static int
+time_in_sync(const struct bench_opts *opts, struct bench_report *rep, const struct item *items,
+             size_t n, const char *name, uint8_t *scratch, size_t cap)
+{
+    struct px_negentropy_storage *a = make_storage(items, n, NULL, NULL);
+    struct px_negentropy_storage *b = make_storage(items, n, NULL, NULL);
+    struct timed_sync t = {a, b, scratch, cap};
+    struct bench_case c = {name, run_in_sync, &t};
+    struct bench_rate rate;
+    int ret = -1;
+
+    if (a != NULL && b != NULL && bench_run_interleaved(opts, &c, 1, &rate) == 0) {
+        struct bench_figure f = {
+            .bench = name,
+            .value = 1000.0 / rate.median,
+            .unit = "ms",
+            .spread = rate.spread,
+            .iters = rate.iters,
+        };
+
+        bench_report_add(rep, &f);
+        ret = 0;
+    }
+    px_negentropy_storage_free(a);
+    px_negentropy_storage_free(b);
+    return ret;
+}
+
+int
+bench_reconcile_run(const struct bench_opts *opts, struct bench_report *rep)
+{
+    static const size_t diffs[] = {1, 100, 1000};
+    size_t large = opts->quick ? N_ITEMS * 2 : N_LARGE;
+    size_t cap = PX_WIRE_MAX_RECONCILE + 64;
+    uint8_t *scratch = malloc(cap), ideal_msg[32];
+    struct item *items = make_items(large + MAX_DIFF, UINT64_C(0x7072617869730001));
+    struct recon sync, diff[3], split[2], big_sync, big_diff;
+    double build_ms, sort_ms, spread, ideal = 0;
+    size_t ideal_up, ideal_down;
+    char name[64];
+    int ret = -1;
+
+    memset(&sync, 0, sizeof(sync));
+    memset(diff, 0, sizeof(diff));
+    memset(split, 0, sizeof(split));
+    memset(&big_sync, 0, sizeof(big_sync));
+    memset(&big_diff, 0, sizeof(big_diff));
+    if (scratch == NULL || items == NULL) {
+        fprintf(stderr, "praxis-bench: out of memory\n");
+        goto out;
+    }
+    fprintf(stderr, "reconcile: %d items a side, frame limit %u bytes\n", N_ITEMS,
+            DAEMON_NEG_FRAME);
+
+    /*
+     * The ideal in-sync exchange: one fingerprint of the whole set up (61, bound infinity
+     * 00 00, mode 01, 16 bytes) and the bare version byte back.
+     */
+    memset(ideal_msg, 0, sizeof(ideal_msg));
+    ideal_msg[0] = PX_NEGENTROPY_VERSION;
+    ideal_msg[3] = 1;
+    if (link_bytes(ideal_msg, 20, scratch, cap, &ideal_up) != 0 ||
+        link_bytes(ideal_msg, 1, scratch, cap, &ideal_down) != 0) {
+        goto out;
+    }
+    if (run_scenario(items, N_ITEMS, 0, false, scratch, cap, &sync) != 0) {
+        goto out;
+    }
+    report(rep, "reconcile_in_sync_bytes", (double)(sync.up + sync.down), "bytes",
+           "ideal_in_sync_bytes", (double)(ideal_up + ideal_down));
+    report(rep, "reconcile_in_sync_round_trips", sync.rounds, "round trips", NULL, 0);
+    report(rep, "reconcile_in_sync_bytes_up", (double)sync.up, "bytes", NULL, 0);
+    fprintf(stderr,
+            "reconcile: in sync: %u round trips, %zu + %zu link bytes (negentropy %zu + %zu)\n",
+            sync.rounds, sync.up, sync.down, sync.neg_up, sync.neg_down);
+
+    for (size_t d = 0; d < 3; d++) {
+        size_t k = diffs[d];
+
+        if (run_scenario(items, N_ITEMS, k, false, scratch, cap, &diff[d]) != 0) {
+            goto out;
+        }
+        fprintf(stderr,
+                "reconcile: %zu newest on the server only: %u round trips, %zu + %zu link bytes "
+                "(negentropy %zu + %zu, largest message %zu)\n",
+                k, diff[d].rounds, diff[d].up, diff[d].down, diff[d].neg_up, diff[d].neg_down,
+                diff[d].max_msg);
+        /* The baseline: the 32-byte ids alone, plus the in-sync exchange. */
+        snprintf(name, sizeof(name), "reconcile_diff_%zu_bytes", k);
+        report(rep, name, (double)(diff[d].up + diff[d].down), "bytes", "ids_plus_in_sync_bytes",
+               (double)(k * ID + sync.up + sync.down));
+        snprintf(name, sizeof(name), "reconcile_diff_%zu_round_trips", k);
+        report(rep, name, diff[d].rounds, "round trips", NULL, 0);
+    }
+    for (size_t d = 1; d < 3; d++) {
+        size_t k = diffs[d];
+        struct recon *s = &split[d - 1];
+
+        if (run_scenario(items, N_ITEMS, k, true, scratch, cap, s) != 0) {
+            goto out;
+        }
+        fprintf(stderr,
+                "reconcile: %zu newest split between the sides: %u round trips, %zu + %zu link "
+                "bytes (negentropy %zu + %zu)\n",
+                k, s->rounds, s->up, s->down, s->neg_up, s->neg_down);
+        snprintf(name, sizeof(name), "reconcile_split_%zu_bytes", k);
+        report(rep, name, (double)(s->up + s->down), "bytes", "ids_plus_in_sync_bytes",
+               (double)(k * ID + sync.up + sync.down));
+        snprintf(name, sizeof(name), "reconcile_split_%zu_round_trips", k);
+        report(rep, name, s->rounds, "round trips", NULL, 0);
+    }
+    /* Per difference: the marginal cost from 100 to 1,000 differences. */
+    ideal = (double)ID;
+    report(rep, "reconcile_bytes_per_difference",
+           (double)((diff[2].up + diff[2].down) - (diff[1].up + diff[1].down)) / 900.0, "bytes",
+           "id_bytes", ideal);
+    report(rep, "reconcile_split_bytes_per_difference",
+           (double)((split[1].up + split[1].down) - (split[0].up + split[0].down)) / 900.0, "bytes",
+           "id_bytes", ideal);
+
+    /* The same at the large size: one more level of fingerprints per 16x more items. */
+    if (run_scenario(items, large, 0, false, scratch, cap, &big_sync) != 0 ||
+        run_scenario(items, large, 1, false, scratch, cap, &big_diff) != 0) {
+        goto out;
+    }
+    fprintf(stderr,
+            "reconcile: %zu items a side: in sync %u round trips, %zu bytes; 1 newest on the "
+            "server only: %u round trips, %zu bytes\n",
+            large, big_sync.rounds, big_sync.up + big_sync.down, big_diff.rounds,
+            big_diff.up + big_diff.down);
+    report(rep, opts->quick ? "reconcile_in_sync_bytes_200k" : "reconcile_in_sync_bytes_1m",
+           (double)(big_sync.up + big_sync.down), "bytes", "ideal_in_sync_bytes",
+           (double)(ideal_up + ideal_down));
+    report(rep, opts->quick ? "reconcile_diff_1_bytes_200k" : "reconcile_diff_1_bytes_1m",
+           (double)(big_diff.up + big_diff.down), "bytes", "ids_plus_in_sync_bytes",
+           (double)(ID + big_sync.up + big_sync.down));
+    report(rep,
+           opts->quick ? "reconcile_diff_1_round_trips_200k" : "reconcile_diff_1_round_trips_1m",
+           big_diff.rounds, "round trips", NULL, 0);
+
+    if (time_in_sync(opts, rep, items, N_ITEMS, "reconcile_in_sync_round_ms", scratch, cap) != 0 ||
+        time_in_sync(opts, rep, items, large,
+                     opts->quick ? "reconcile_in_sync_round_ms_200k"
+                                 : "reconcile_in_sync_round_ms_1m",
+                     scratch, cap) != 0) {
+        goto out;
+    }
+    if (time_build(items, N_ITEMS, opts->reps, &build_ms, &sort_ms, &spread) != 0) {
+        goto out;
+    }
+    {
+        struct bench_figure f = {
+            "reconcile_index_build_ms", build_ms, "ms", "qsort_items_ms", sort_ms, spread, N_ITEMS};
+
+        bench_report_add(rep, &f);
+    }
+    if (time_build(items, large, opts->quick ? 1 : 3, &build_ms, &sort_ms, &spread) != 0) {
+        goto out;
+    }
+    {
+        struct bench_figure f = {opts->quick ? "reconcile_index_build_ms_200k"
+                                             : "reconcile_index_build_ms_1m",
+                                 build_ms,
+                                 "ms",
+                                 "qsort_items_ms",
+                                 sort_ms,
+                                 spread,
+                                 large};
+
+        bench_report_add(rep, &f);
+    }
+    ret = 0;
+out:
+    recon_fini(&sync);
+    for (size_t d = 0; d < 3; d++) {
+        recon_fini(&diff[d]);
+    }
+    recon_fini(&split[0]);
+    recon_fini(&split[1]);
+    recon_fini(&big_sync);
+    recon_fini(&big_diff);
+    free(items);
+    free(scratch);
+    return ret;
+}
