@@ -28,12 +28,14 @@
 #include "protocol/record.h"
 #include "store.h"
 
-#define GOSSIP_TICK_MS  1000
-#define WANT_WINDOW_MS  10000 /* an id asked from one peer is not asked from another sooner */
-#define WANT_EXPIRE_MS  60000 /* an unanswered want is forgotten */
-#define WANT_DONE_MS    60000 /* late copies of an id we received still count as asked for */
-#define WANT_BUCKETS    8192
-#define WANT_TABLE_MAX  65536 /* ids remembered at once, over all peers */
+#define GOSSIP_TICK_MS 1000
+#define WANT_WINDOW_MS 10000 /* an id asked from one peer is not asked from another sooner */
+#define WANT_EXPIRE_MS 60000 /* an unanswered want is forgotten */
+#define WANT_DONE_MS   60000 /* late copies of an id we received still count as asked for */
+#define WANT_BUCKETS   8192
+#define WANT_TABLE_MAX                                                                 \
+    65536                     /* ids remembered at once, over all peers; received ones \
+                               * (done) give way, oldest first, to new wants */
 #define LINK_MAX_OFFERS 4     /* announce lookups in flight per peer; more are ignored */
 #define BACKLOG_MAX     65536 /* ids a reconciliation found to fetch, kept per peer */
 #define LINK_MAX_CHECKS 32    /* records batches being checked per peer */
@@ -65,6 +67,7 @@ static const struct {
 
 struct want {
     struct want *next;
+    struct want *done_next; /* in g's FIFO of done entries, oldest first */
     uint8_t id[PX_ID_BYTES];
     uint64_t link; /* the link asked; meaningful while !done */
     uint64_t at;   /* uv_now when asked, or when received */
@@ -118,7 +121,8 @@ struct px_gossip {
     struct px_negentropy_storage *index; /* NULL: anti-entropy is off */
     struct want *wants[WANT_BUCKETS];
     size_t n_wants;
-    struct px_wire_msg *msg; /* scratch for encoding */
+    struct want *done_head, *done_tail; /* done entries in the order they were received */
+    struct px_wire_msg *msg;            /* scratch for encoding */
 };
 
 /* ---- Links ---- */
@@ -275,19 +279,53 @@ want_allowed(struct px_gossip *g, const uint8_t *id, uint64_t now)
     return owner == NULL || now - owner->delivered >= WANT_WINDOW_MS;
 }
 
-/* Records that id is asked from l (want_allowed said yes). false: no room. */
+/*
+ * Forgets the oldest done entry (it only served to recognise a late copy of a record we
+ * have as asked for). false when there is none. Done entries leave the table only here,
+ * oldest first, so the FIFO and the buckets agree.
+ */
+static bool
+want_forget_oldest_done(struct px_gossip *g)
+{
+    struct want *w = g->done_head, **pp;
+
+    if (w == NULL) {
+        return false;
+    }
+    g->done_head = w->done_next;
+    if (g->done_head == NULL) {
+        g->done_tail = NULL;
+    }
+    pp = &g->wants[want_bucket(w->id)];
+    while (*pp != NULL && *pp != w) {
+        pp = &(*pp)->next;
+    }
+    if (*pp == w) {
+        *pp = w->next;
+    }
+    free(w);
+    g->n_wants--;
+    return true;
+}
+
+/*
+ * Records that id is asked from l (want_allowed said yes). false: no room. A full table
+ * makes room by forgetting the oldest received id: during a catch-up of thousands of
+ * records a second, those would otherwise fill it within a minute and stop every want.
+ */
 static bool
 want_add(struct px_gossip *g, struct px_gossip_link *l, const uint8_t *id, uint64_t now)
 {
     struct want *w = want_find(g, id);
 
-    if (l->st.pending_wants >= g->max_pending_wants) {
+    if (l->st.pending_wants >= g->max_pending_wants || (w != NULL && w->done)) {
         return false;
     }
     if (w == NULL) {
         size_t b = want_bucket(id);
 
-        if (g->n_wants >= WANT_TABLE_MAX || (w = calloc(1, sizeof(*w))) == NULL) {
+        if ((g->n_wants >= WANT_TABLE_MAX && !want_forget_oldest_done(g)) ||
+            (w = calloc(1, sizeof(*w))) == NULL) {
             return false;
         }
         memcpy(w->id, id, PX_ID_BYTES);
@@ -315,6 +353,13 @@ want_done(struct px_gossip *g, const uint8_t *id)
         want_release(g, w);
         w->done = true;
         w->at = uv_now(g->loop);
+        w->done_next = NULL;
+        if (g->done_tail != NULL) {
+            g->done_tail->done_next = w;
+        } else {
+            g->done_head = w;
+        }
+        g->done_tail = w;
     }
 }
 
@@ -379,13 +424,16 @@ want_sweep(struct px_gossip *g, uint64_t link)
 {
     uint64_t now = uv_now(g->loop);
 
+    while (link == 0 && g->done_head != NULL && now - g->done_head->at >= WANT_DONE_MS) {
+        want_forget_oldest_done(g);
+    }
     for (size_t b = 0; b < WANT_BUCKETS; b++) {
         struct want **pp = &g->wants[b];
 
         while (*pp != NULL) {
             struct want *w = *pp;
-            bool drop = link != 0 ? !w->done && w->link == link
-                                  : now - w->at >= (w->done ? WANT_DONE_MS : WANT_EXPIRE_MS);
+            /* Done entries leave through the FIFO above only. */
+            bool drop = !w->done && (link != 0 ? w->link == link : now - w->at >= WANT_EXPIRE_MS);
 
             if (drop) {
                 want_release(g, w);
