@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "protocol/buf.h"
@@ -367,6 +368,37 @@ px_json_to_record(json_t *obj, struct px_record *rec, struct px_json_error *err)
     return 0;
 }
 
+/*
+ * The bytes a record adds around its payload when praxisd signs it: the array header,
+ * version and type (one byte each), the author (bin8: 2 + 32), created (uint64: 9, as
+ * every allowed time is over 2^32 ms) and the signature element. A payload over
+ * PX_RECORD_MAX - ENVELOPE_BYTES encodes, but no record can hold it.
+ */
+#define ENVELOPE_BYTES (3 + 2 + PX_SIGN_PUBLICKEYBYTES + 9 + PX_RECORD_SIG_LEN)
+
+int
+px_json_encode_payload(json_t *obj, struct px_record *rec, uint8_t *out, size_t cap, size_t *len,
+                       struct px_json_error *err)
+{
+    const char *field = NULL;
+    int rc;
+
+    if ((rc = px_json_to_record(obj, rec, err)) != 0) {
+        return rc;
+    }
+    /* rec borrows obj's strings, which the caller keeps alive. */
+    if ((rc = px_record_encode_payload(rec, out, cap, len, &field)) != 0) {
+        px_json_error_set(err, rc, field);
+        return rc;
+    }
+    /* Refused here, before anything is sent, rather than by praxisd when it signs. */
+    if (*len > PX_RECORD_MAX - ENVELOPE_BYTES) {
+        px_json_error_set(err, PX_ETOOBIG, "record");
+        return PX_ETOOBIG;
+    }
+    return 0;
+}
+
 /* ---- record -> JSON ---- */
 
 static json_t *
@@ -469,6 +501,95 @@ px_json_from_record(const struct px_record *rec)
         return NULL;
     }
     return o;
+}
+
+/* ---- Export lines ---- */
+
+char *
+px_json_export_line(const struct px_record *rec, char *hex)
+{
+    json_t *form = px_json_from_record(rec);
+    json_t *o = json_object();
+    static const char *const envelope[] = {"id", "type", "author", "created"};
+    const char *key;
+    json_t *v;
+    char *text = NULL;
+    int rc = form == NULL || o == NULL ? -1 : 0;
+
+    for (size_t i = 0; rc == 0 && i < sizeof(envelope) / sizeof(envelope[0]); i++) {
+        rc = json_object_set(o, envelope[i], json_object_get(form, envelope[i]));
+    }
+    if (rc == 0) {
+        px_hex_encode(rec->signed_bytes, rec->len, hex);
+        rc = json_object_set_new(o, "raw", json_string(hex));
+    }
+    if (rc == 0) {
+        json_object_foreach(form, key, v)
+        {
+            if (json_object_get(o, key) == NULL && json_object_set(o, key, v) != 0) {
+                rc = -1;
+                break;
+            }
+        }
+    }
+    if (rc == 0) {
+        text = json_dumps(o, JSON_COMPACT);
+    }
+    json_decref(form);
+    json_decref(o);
+    return text;
+}
+
+int
+px_json_import_line(const uint8_t *p, size_t len, uint8_t **raw, size_t *raw_len, char *msg,
+                    size_t cap)
+{
+    json_error_t jerr;
+    json_t *obj, *v;
+    const char *hex;
+    size_t hex_len, rec_len;
+    char text[sizeof(jerr.text) * 4];
+    uint8_t *rec;
+
+    *raw = NULL;
+    *raw_len = 0;
+    obj = json_loadb((const char *)p, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (obj == NULL) {
+        px_term_escape(jerr.text, strlen(jerr.text), text, sizeof(text));
+        snprintf(msg, cap, "invalid JSON: %s", text);
+        return PX_EINVAL;
+    }
+    v = json_object_get(obj, "raw");
+    if (!json_is_object(obj) || !json_is_string(v)) {
+        json_decref(obj);
+        snprintf(msg, cap, "no \"raw\" string: not an export line");
+        return PX_EINVAL;
+    }
+    hex = json_string_value(v);
+    hex_len = json_string_length(v);
+    if (hex_len == 0 || hex_len % 2 != 0 || hex_len > 2 * (size_t)PX_RECORD_MAX) {
+        json_decref(obj);
+        snprintf(msg, cap, "%s",
+                 hex_len > 2 * (size_t)PX_RECORD_MAX
+                     ? "\"raw\" is longer than a record can be"
+                     : "\"raw\" is not hex: it must be an even number of hex digits");
+        return PX_EINVAL;
+    }
+    rec_len = hex_len / 2;
+    if ((rec = malloc(rec_len)) == NULL) {
+        json_decref(obj);
+        return PX_ENOMEM;
+    }
+    if (px_hex_decode(hex, hex_len, rec, rec_len) != 0) {
+        free(rec);
+        json_decref(obj);
+        snprintf(msg, cap, "\"raw\" is not hex");
+        return PX_EINVAL;
+    }
+    json_decref(obj);
+    *raw = rec;
+    *raw_len = rec_len;
+    return 0;
 }
 
 /* ---- Streams of JSON values ---- */

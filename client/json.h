@@ -13,6 +13,7 @@
 #define PX_JSON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -59,6 +60,36 @@ void px_json_error_format(const struct px_json_error *err, char *out, size_t cap
  * new reference the caller releases with json_decref, or NULL when out of memory.
  */
 json_t *px_json_from_record(const struct px_record *rec);
+
+/*
+ * What `publish --json` and `correct` send: px_json_to_record on obj, then the payload
+ * encoded (px_record_encode_payload) into out[0..cap) with its size in *len. rec borrows
+ * obj's strings as for px_json_to_record. Returns 0, or a PX_E* code with err filled in
+ * (px_json_to_record's codes, px_record_encode_payload's with the field at fault, and
+ * PX_ETOOBIG for field "record" when the payload fits PX_RECORD_MAX but the signed record
+ * praxisd would make of it does not).
+ */
+int px_json_encode_payload(json_t *obj, struct px_record *rec, uint8_t *out, size_t cap,
+                           size_t *len, struct px_json_error *err);
+
+/*
+ * One line of `praxis export` for a decoded or signed record: the JSON form with "raw",
+ * the whole record in lowercase hex, after the envelope keys (docs/json.md, "Export and
+ * import"), compact, without a newline. hex is scratch space of at least 2 * rec->len + 1
+ * bytes. Returns text to free(), or NULL when out of memory.
+ */
+char *px_json_export_line(const struct px_record *rec, char *hex);
+
+/*
+ * Takes the signed record out of one line of an export file, as `praxis import` does:
+ * p[0..len) must be a JSON object with a "raw" string of an even number (2 to
+ * 2 * PX_RECORD_MAX) of hex digits; every other key is ignored, and the bytes are not
+ * decoded or verified here (praxisd does that). Returns 0 with *raw (malloc'd, the
+ * caller frees it) and *raw_len; PX_EINVAL with why the line is refused in msg[0..cap)
+ * (one line, escaped, safe to print); or PX_ENOMEM.
+ */
+int px_json_import_line(const uint8_t *p, size_t len, uint8_t **raw, size_t *raw_len, char *msg,
+                        size_t cap);
 
 /*
  * Reads the next JSON value of a stream of them: one object, or several one after the

@@ -262,22 +262,15 @@ encode_item(json_t *obj, struct item *it, char *msg, size_t cap)
 {
     struct px_json_error err;
     struct px_record rec;
-    const char *field = NULL;
     uint8_t *buf;
     size_t len;
-    int rc;
 
-    if ((rc = px_json_to_record(obj, &rec, &err)) != 0) {
-        px_json_error_format(&err, msg, cap);
-        return -1;
-    }
     if ((buf = malloc(PX_RECORD_MAX)) == NULL) {
         snprintf(msg, cap, "out of memory");
         return -1;
     }
     /* rec borrows obj's strings, which stay alive until the caller's json_decref. */
-    if ((rc = px_record_encode_payload(&rec, buf, PX_RECORD_MAX, &len, &field)) != 0) {
-        px_json_error_set(&err, rc, field);
+    if (px_json_encode_payload(obj, &rec, buf, PX_RECORD_MAX, &len, &err) != 0) {
         px_json_error_format(&err, msg, cap);
         free(buf);
         return -1;

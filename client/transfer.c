@@ -44,42 +44,6 @@
 
 /* ---- export ---- */
 
-/* The export line of one checked record: the JSON form with "raw" after the envelope. */
-static char *
-export_line(const struct px_record *rec, char *hex)
-{
-    json_t *form = px_json_from_record(rec);
-    json_t *o = json_object();
-    static const char *const envelope[] = {"id", "type", "author", "created"};
-    const char *key;
-    json_t *v;
-    char *text = NULL;
-    int rc = form == NULL || o == NULL ? -1 : 0;
-
-    for (size_t i = 0; rc == 0 && i < sizeof(envelope) / sizeof(envelope[0]); i++) {
-        rc = json_object_set(o, envelope[i], json_object_get(form, envelope[i]));
-    }
-    if (rc == 0) {
-        px_hex_encode(rec->signed_bytes, rec->len, hex);
-        rc = json_object_set_new(o, "raw", json_string(hex));
-    }
-    if (rc == 0) {
-        json_object_foreach(form, key, v)
-        {
-            if (json_object_get(o, key) == NULL && json_object_set(o, key, v) != 0) {
-                rc = -1;
-                break;
-            }
-        }
-    }
-    if (rc == 0) {
-        text = json_dumps(o, JSON_COMPACT);
-    }
-    json_decref(form);
-    json_decref(o);
-    return text;
-}
-
 /* Where export writes: stdout, or a temporary file renamed over FILE at the end. */
 struct export_out {
     FILE *f;
@@ -244,7 +208,7 @@ px_transfer_export(const struct px_cli_command *cmd, struct px_cli_ctx *ctx, int
                 bad++;
                 continue;
             }
-            if ((line = export_line(&rec, hex)) == NULL) {
+            if ((line = px_json_export_line(&rec, hex)) == NULL) {
                 px_cli_error("out of memory");
                 goto out;
             }
@@ -564,50 +528,21 @@ import_flush(struct import *im)
 static int
 import_line(struct import *im, size_t lineno, const uint8_t *p, size_t len)
 {
-    json_error_t jerr;
-    json_t *obj, *raw;
-    const char *hex;
-    size_t hex_len, rec_len;
-    char text[sizeof(jerr.text) * 4], msg[sizeof(text) + 32];
+    char msg[JSON_ERROR_TEXT_LENGTH * 4 + 32];
+    size_t rec_len;
     uint8_t *rec;
     struct batch *b;
+    int rc;
 
-    obj = json_loadb((const char *)p, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (obj == NULL) {
-        px_term_escape(jerr.text, strlen(jerr.text), text, sizeof(text));
-        snprintf(msg, sizeof(msg), "invalid JSON: %s", text);
-        line_error(im, lineno, msg);
-        return 0;
-    }
-    raw = json_object_get(obj, "raw");
-    if (!json_is_object(obj) || !json_is_string(raw)) {
-        json_decref(obj);
-        line_error(im, lineno, "no \"raw\" string: not an export line");
-        return 0;
-    }
-    hex = json_string_value(raw);
-    hex_len = json_string_length(raw);
-    if (hex_len == 0 || hex_len % 2 != 0 || hex_len > 2 * (size_t)PX_RECORD_MAX) {
-        json_decref(obj);
-        line_error(im, lineno,
-                   hex_len > 2 * (size_t)PX_RECORD_MAX
-                       ? "\"raw\" is longer than a record can be"
-                       : "\"raw\" is not hex: it must be an even number of hex digits");
-        return 0;
-    }
-    rec_len = hex_len / 2;
-    if ((rec = malloc(rec_len)) == NULL) {
-        json_decref(obj);
+    rc = px_json_import_line(p, len, &rec, &rec_len, msg, sizeof(msg));
+    if (rc == PX_ENOMEM) {
         px_cli_error("out of memory");
         return -1;
     }
-    if (px_hex_decode(hex, hex_len, rec, rec_len) != 0) {
-        free(rec);
-        json_decref(obj);
-        line_error(im, lineno, "\"raw\" is not hex");
+    if (rc != 0) {
+        line_error(im, lineno, msg);
         return 0;
     }
-    json_decref(obj);
     if (im->filling != NULL && im->filling->bytes + rec_len > IMPORT_BATCH_BYTES &&
         import_flush(im) != 0) {
         free(rec);

@@ -696,7 +696,9 @@ check_line(struct parse_state *ps, const char *line)
         line += 3;
         s = line;
     }
-    ps->indented = isspace((unsigned char)line[0]) && line[0] != '\n' && line[0] != '\r';
+    /* As inih decides: any blank (isspace, '\r' too) starts an indented line. A blank
+     * line never reaches on_pair, and is no header either, so '\n' needs no exception. */
+    ps->indented = isspace((unsigned char)line[0]) != 0;
     while (isspace((unsigned char)*s)) {
         s++;
     }
