@@ -259,9 +259,9 @@ want_release(struct px_gossip *g, struct want *w)
 
 /*
  * May id be asked now? Yes if nobody was asked, or if the peer asked has had it for
- * WANT_WINDOW_MS and delivered nothing we asked it for in that time (gone, stalled, or
- * not holding it after all). A peer that keeps delivering is working through a backlog
- * of wants: asking a second one would only bring a second copy.
+ * WANT_WINDOW_MS, has not sent it, and delivered nothing we asked it for in that time
+ * (gone, stalled, or not holding it after all). A peer that keeps delivering is working through a
+ * backlog of wants: asking a second one would only bring a second copy.
  */
 static bool
 want_allowed(struct px_gossip *g, const uint8_t *id, uint64_t now)
@@ -272,7 +272,9 @@ want_allowed(struct px_gossip *g, const uint8_t *id, uint64_t now)
     if (w == NULL) {
         return true;
     }
-    if (w->done || now - w->at < WANT_WINDOW_MS) {
+    /* Claimed: its record has come and waits for its check or the writer, which under
+     * load may take longer than the window. */
+    if (w->done || w->claimed || now - w->at < WANT_WINDOW_MS) {
         return false;
     }
     owner = link_by_no(g, w->link);
