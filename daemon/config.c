@@ -99,8 +99,8 @@ static const struct px_config_option options[] = {
                                              "handshake.",
                                              0, FIELD(handshake_timeout_s)},
     [PX_CONFIG_NETWORK_IDLE_TIMEOUT] = {"network", "idle_timeout", PX_CONFIG_T_UINT, 5, 3600, "120",
-                                        "Seconds without a frame from a peer before it is "
-                                        "disconnected.",
+                                        "Seconds without a sign of life from a peer before "
+                                        "it is disconnected (a ping goes out after a third).",
                                         0, FIELD(idle_timeout_s)},
     [PX_CONFIG_NETWORK_QUOTA_INTERVAL] = {"network", "quota_interval", PX_CONFIG_T_UINT, 1, 3600,
                                           "60",
