@@ -182,6 +182,7 @@ struct px_peer_mgr {
     void (*close_cb)(void *arg);
     void *close_arg;
     struct px_wire_msg msg; /* scratch for decoding; the loop runs one callback at a time */
+    uint8_t *encode;        /* scratch for encoding a large message (4 + PX_WIRE_MAX_MSG) */
     struct ban bans[PEER_MAX_BANS];
     struct px_ratelimit preauth_log; /* lines about unauthenticated connections */
     unsigned long preauth_quiet;     /* such lines left out since the last one written */
@@ -581,21 +582,28 @@ peer_on_write(uv_write_t *req, int status)
     peer_unref(p);
 }
 
-/* Queues raw bytes; on failure the connection is closed (callers check the state). */
-static void
-write_raw(struct px_peer *p, const uint8_t *data, size_t len)
+/* A write request with room for len bytes of data; the caller fills w->data. */
+static struct peer_write *
+write_new(struct px_peer *p, size_t len)
 {
     struct peer_write *w = malloc(sizeof(*w) + len);
-    uv_buf_t buf;
-    int rc;
 
     if (w == NULL) {
         abort();
     }
-    memcpy(w->data, data, len);
     w->p = p;
     w->len = len;
-    buf = uv_buf_init((char *)w->data, (unsigned)len);
+    return w;
+}
+
+/* Queues w (taking it); on failure the connection is closed (callers check the state). */
+static void
+write_queue(struct px_peer *p, struct peer_write *w)
+{
+    uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)w->len);
+    size_t len = w->len;
+    int rc;
+
     p->refs++;
     if ((rc = uv_write(&w->req, (uv_stream_t *)&p->tcp, &buf, 1, peer_on_write)) != 0) {
         char why[96];
@@ -621,13 +629,29 @@ write_raw(struct px_peer *p, const uint8_t *data, size_t len)
     }
 }
 
-/* Seals a wire message into box-stream frames and queues them as one write. */
+/* Queues a copy of raw bytes; on failure the connection is closed. */
+static void
+write_raw(struct px_peer *p, const uint8_t *data, size_t len)
+{
+    struct peer_write *w = write_new(p, len);
+
+    memcpy(w->data, data, len);
+    write_queue(p, w);
+}
+
+/*
+ * Seals a wire message into box-stream frames and queues them as one write. A large message
+ * is encoded in the manager's scratch buffer (the loop sends one message at a time) and
+ * sealed straight into the write request: no allocation of its size but the one write.
+ */
 static void
 send_msg(struct px_peer *p, const struct px_wire_msg *msg)
 {
+    struct px_peer_mgr *m = p->m;
     uint8_t small[PEER_SMALL_MSG];
-    uint8_t *plain = small, *out;
-    size_t len, n, off = 0, olen = 0;
+    uint8_t *plain = small;
+    struct peer_write *w;
+    size_t len, n, cap, off = 0, olen = 0;
     int rc;
 
     if (!p->box || p->sealer.closed) {
@@ -635,45 +659,35 @@ send_msg(struct px_peer *p, const struct px_wire_msg *msg)
     }
     rc = px_wire_encode(msg, plain, sizeof(small), &len);
     if (rc == PX_ETOOBIG) {
-        /* Records and reconcile messages: up to PX_WIRE_MAX_MSG, on the heap. */
-        if ((plain = malloc(4 + (size_t)PX_WIRE_MAX_MSG)) == NULL) {
+        /* Records and reconcile messages: up to PX_WIRE_MAX_MSG. */
+        if (m->encode == NULL && (m->encode = malloc(4 + (size_t)PX_WIRE_MAX_MSG)) == NULL) {
             abort();
         }
+        plain = m->encode;
         rc = px_wire_encode(msg, plain, 4 + (size_t)PX_WIRE_MAX_MSG, &len);
     }
     if (rc != 0) {
         px_log_error("peer %u: cannot encode %s: %s", p->id, px_wire_type_name(msg->type),
                      px_strerror(rc));
-        if (plain != small) {
-            free(plain);
-        }
         return;
     }
     n = (len + PX_BOXSTREAM_MAX_BODY - 1) / PX_BOXSTREAM_MAX_BODY;
-    if ((out = malloc(len + n * PX_BOXSTREAM_HEADER_BYTES)) == NULL) {
-        abort();
-    }
+    cap = len + n * PX_BOXSTREAM_HEADER_BYTES;
+    w = write_new(p, cap);
     while (off < len) {
         size_t piece = len - off > PX_BOXSTREAM_MAX_BODY ? PX_BOXSTREAM_MAX_BODY : len - off;
         size_t got;
 
-        rc = px_boxstream_seal(&p->sealer, plain + off, piece, out + olen,
-                               len + n * PX_BOXSTREAM_HEADER_BYTES - olen, &got);
-        if (rc != 0) {
-            free(out);
-            if (plain != small) {
-                free(plain);
-            }
+        if (px_boxstream_seal(&p->sealer, plain + off, piece, w->data + olen, cap - olen, &got) !=
+            0) {
+            free(w);
             return;
         }
         off += piece;
         olen += got;
     }
-    if (plain != small) {
-        free(plain);
-    }
-    write_raw(p, out, olen);
-    free(out);
+    w->len = olen;
+    write_queue(p, w);
 }
 
 static void
@@ -1501,6 +1515,7 @@ mgr_unref(struct px_peer_mgr *m)
         void *arg = m->close_arg;
 
         free(m->dials);
+        free(m->encode);
         free(m);
         if (cb != NULL) {
             cb(arg);
