@@ -88,7 +88,9 @@ store_order(struct px_store *s, int64_t *out, size_t cap)
     f.text = (struct px_str){QUERY, (uint32_t)strlen(QUERY)};
     cr_assert_eq(px_store_select(s, &f, &w, &rows, &n), 0);
     cr_assert_leq(n, cap);
-    memcpy(out, rows, n * sizeof(*rows));
+    if (n > 0) {
+        memcpy(out, rows, n * sizeof(*rows));
+    }
     free(rows);
     return n;
 }
