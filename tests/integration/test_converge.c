@@ -7,37 +7,23 @@
  * and received, pending wants). Ports are chosen at run time; every wait polls `praxis`
  * against a deadline. (A node that was down catching up on its own is in test_gossip.c.)
  */
-#include <sys/socket.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <jansson.h>
 
 #include "util/daemon_util.h"
+#include "util/testnode.h"
 
 #define WAIT_MS 30000
-
-struct node {
-    struct px_testd d;
-    char *dir;
-    char key[65];
-    uint16_t port;
-    char listen[32];
-    char *conf;
-};
 
 static char *tmp;
 /* Every node of the running test, so that a failed assertion does not leave daemons behind
  * (Criterion runs the suite's fini after one). */
-static struct node *live[16]; /* heap-allocated, so they outlive a failed test's frame */
+static struct px_testnode *live[16]; /* heap-allocated, so they outlive a failed test's frame */
 static size_t n_live;
 
 static void
@@ -59,123 +45,19 @@ teardown(void)
 
 TestSuite(converge, .init = setup, .fini = teardown, .timeout = 120);
 
-/* Between two polls: a poll spawns praxis, so this keeps the loaded cores for the nodes. */
+/* Creates the node (a first start and stop, its port below the ephemeral range) and
+ * tracks it for teardown. */
 static void
-pause_a_little(void)
+node_init(struct px_testnode *n, const char *name)
 {
-    struct timespec ts = {0, 50 * 1000 * 1000};
-
-    nanosleep(&ts, NULL);
-}
-
-/* Is 127.0.0.1:port free to listen on now? */
-static bool
-port_free(uint16_t port)
-{
-    struct sockaddr_in sa;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool ok;
-
-    cr_assert_geq(fd, 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons(port);
-    ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-    close(fd);
-    return ok;
-}
-
-/*
- * A port for a node to listen on, chosen at run time. Ten nodes dial each other while
- * they start, and every outgoing connection takes a port from the kernel's ephemeral
- * range: one of them may land on the port of a node that has not started yet, which then
- * cannot listen. So the port comes from just below that range, which connect() never
- * hands out, and is checked free and distinct from the others; px_test_free_port is the
- * fallback when the range cannot be read or leaves no room below it.
- */
-static uint16_t
-listen_port(void)
-{
-    static uint64_t s;
-    unsigned low = 0, high = 0;
-    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
-
-    if (f != NULL) {
-        if (fscanf(f, "%u %u", &low, &high) != 2) {
-            low = 0;
-        }
-        fclose(f);
-    }
-    if (s == 0) {
-        s = (uint64_t)px_testd_now_ms() ^ ((uint64_t)getpid() << 32) ^ 1;
-    }
-    for (unsigned attempt = 0; low > 12288 && attempt < 200; attempt++) {
-        uint16_t port;
-        bool taken = false;
-
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        port = (uint16_t)(low - 1 - s % 8192);
-        for (size_t i = 0; i < n_live; i++) {
-            taken = taken || live[i]->port == port;
-        }
-        if (!taken && port_free(port)) {
-            return port;
-        }
-    }
-    return px_test_free_port();
-}
-
-/* Creates the node's data directory and key (one start and stop), and picks its port. */
-static void
-node_init(struct node *n, const char *name)
-{
-    struct px_run r;
-    json_error_t jerr;
-    json_t *o;
-
-    memset(n, 0, sizeof(*n));
     cr_assert_lt(n_live, sizeof(live) / sizeof(live[0]));
     live[n_live++] = n;
-    cr_assert(asprintf(&n->dir, "%s/%s", tmp, name) > 0);
-    px_testd_start(&n->d, n->dir);
-    px_testd_praxis(&n->d, &r, NULL, 0, "status", "--json", NULL);
-    cr_assert_eq(r.status, 0, "status: %s", r.err);
-    o = json_loads(r.out, 0, &jerr);
-    cr_assert_not_null(o);
-    snprintf(n->key, sizeof(n->key), "%s", json_string_value(json_object_get(o, "public_key")));
-    json_decref(o);
-    px_run_free(&r);
-    px_testd_free(&n->d);
-    n->port = listen_port();
-    snprintf(n->listen, sizeof(n->listen), "127.0.0.1:%u", n->port);
-}
-
-/* Adds a peer line for p to n's configuration. */
-static void
-node_peer(struct node *n, const struct node *p)
-{
-    char *next;
-
-    cr_assert(asprintf(&next, "%speer = 127.0.0.1:%u %s\n",
-                       n->conf != NULL ? n->conf : "[network]\n", p->port, p->key) > 0);
-    free(n->conf);
-    n->conf = next;
-}
-
-static void
-node_start(struct node *n)
-{
-    struct px_testd_options opt = {.listen = n->listen, .config = n->conf};
-
-    px_testd_start_opts(&n->d, n->dir, &opt);
+    px_testnode_init(n, tmp, name, px_test_listen_port);
 }
 
 /* Stops the node and frees what it holds (not n itself). */
 static void
-node_free(struct node *n)
+node_free(struct px_testnode *n)
 {
     for (size_t i = 0; i < n_live; i++) {
         if (live[i] == n) {
@@ -183,13 +65,11 @@ node_free(struct node *n)
             break;
         }
     }
-    px_testd_free(&n->d);
-    free(n->dir);
-    free(n->conf);
+    px_testnode_free(n);
 }
 
 static void
-publish(const struct node *n, const char *title)
+publish(const struct px_testnode *n, const char *title)
 {
     struct px_run r;
     char *text;
@@ -205,40 +85,23 @@ publish(const struct node *n, const char *title)
 }
 
 /*
- * Polls `praxis status --json` on every node until each holds want records (a node that
- * got there is not asked again), or fails at the deadline with the laggards' logs.
- * Returns the milliseconds it took.
+ * Polls `praxis status --json` on every node until each holds want records, or fails at
+ * the deadline with the first laggard's log. Returns the milliseconds it took.
  */
 static int64_t
-wait_all_count(struct node *const *nodes, size_t n, uint64_t want)
+wait_all_count(struct px_testnode *const *nodes, size_t n, uint64_t want)
 {
-    int64_t start = px_testd_now_ms(), deadline = start + WAIT_MS;
-    bool done[16] = {false};
-    size_t left = n;
-    uint64_t got = 0;
+    size_t lag = 0;
+    int64_t took = px_testnode_wait_records(nodes, n, want, WAIT_MS, &lag);
 
-    cr_assert_leq(n, 16);
-    while (left > 0 && px_testd_now_ms() < deadline) {
-        for (size_t i = 0; i < n; i++) {
-            if (!done[i] && px_testd_records(&nodes[i]->d) == want) {
-                done[i] = true;
-                left--;
-            }
-        }
-        if (left > 0) {
-            pause_a_little();
-        }
-    }
-    for (size_t i = 0; i < n && left > 0; i++) {
-        if (!done[i]) {
-            char *log = px_testd_log(&nodes[i]->d);
+    if (took < 0) {
+        char *log = px_testd_log(&nodes[lag]->d);
+        uint64_t got = px_testd_records(&nodes[lag]->d);
 
-            got = px_testd_records(&nodes[i]->d);
-            cr_assert_fail("node %s: %llu records, want %llu after %d ms; log:\n%s", nodes[i]->dir,
-                           (unsigned long long)got, (unsigned long long)want, WAIT_MS, log);
-        }
+        cr_assert_fail("node %s: %llu records, want %llu after %d ms; log:\n%s", nodes[lag]->dir,
+                       (unsigned long long)got, (unsigned long long)want, WAIT_MS, log);
     }
-    return px_testd_now_ms() - start;
+    return took;
 }
 
 /* Replication counters of one peer row of `praxis peers --json`. */
@@ -261,7 +124,8 @@ uint_of(json_t *o, const char *key)
  * there are several). Returns the whole output for messages (malloc'd).
  */
 static char *
-read_peers(const struct node *n, struct node *const *peers, size_t np, struct row *rows)
+read_peers(const struct px_testnode *n, struct px_testnode *const *peers, size_t np,
+           struct row *rows)
 {
     struct px_run r;
     char *line, *save = NULL, *out;
@@ -378,8 +242,8 @@ Test(converge, random_graph_of_ten)
     static const size_t publishers[] = {0, 2, 5, 7, 9, 5};
     const size_t n_records = sizeof(publishers) / sizeof(publishers[0]);
     bool adj[GRAPH_N][GRAPH_N];
-    struct node *nodes = calloc(GRAPH_N, sizeof(*nodes));
-    struct node *all[GRAPH_N], *nb[GRAPH_DEGREE];
+    struct px_testnode *nodes = calloc(GRAPH_N, sizeof(*nodes));
+    struct px_testnode *all[GRAPH_N], *nb[GRAPH_DEGREE];
     struct row rows[GRAPH_DEGREE];
     size_t quiet = GRAPH_N, k;
     int64_t t0, took, deadline;
@@ -399,7 +263,7 @@ Test(converge, random_graph_of_ten)
         k = 0;
         for (size_t j = 0; j < GRAPH_N; j++) {
             if (adj[i][j]) {
-                node_peer(&nodes[i], &nodes[j]);
+                px_testnode_add_peer(&nodes[i], &nodes[j]);
                 k++;
             }
         }
@@ -407,7 +271,7 @@ Test(converge, random_graph_of_ten)
     }
     t0 = px_testd_now_ms();
     for (size_t i = 0; i < GRAPH_N; i++) {
-        node_start(&nodes[i]);
+        px_testnode_start(&nodes[i], NULL);
     }
     /* Published while links are still coming up: push and reconciliation both play. */
     for (size_t i = 0; i < n_records; i++) {
@@ -461,7 +325,7 @@ Test(converge, random_graph_of_ten)
         cr_assert_lt(px_testd_now_ms(), deadline,
                      "n%zu: peer counters never settled (received %llu, want %zu):\n%s", quiet,
                      (unsigned long long)received, n_records, out);
-        pause_a_little();
+        px_testd_poll_pause();
     }
     free(out);
     for (size_t i = 0; i < GRAPH_N; i++) {
@@ -472,9 +336,9 @@ Test(converge, random_graph_of_ten)
 
 Test(converge, cut_bridge_then_rejoin)
 {
-    struct node *nodes = calloc(3, sizeof(*nodes)), *pa = &nodes[0], *pb = &nodes[1],
-                *pc = &nodes[2];
-    struct node *all[] = {pa, pb, pc}, *ab[] = {pa, pc}, *ba[] = {pb};
+    struct px_testnode *nodes = calloc(3, sizeof(*nodes)), *pa = &nodes[0], *pb = &nodes[1],
+                       *pc = &nodes[2];
+    struct px_testnode *all[] = {pa, pb, pc}, *ab[] = {pa, pc}, *ba[] = {pb};
     struct row rows[2];
     int64_t took, deadline;
     char *out = NULL;
@@ -483,13 +347,13 @@ Test(converge, cut_bridge_then_rejoin)
     node_init(pa, "a");
     node_init(pb, "b");
     node_init(pc, "c");
-    node_peer(pa, pb);
-    node_peer(pb, pa);
-    node_peer(pb, pc);
-    node_peer(pc, pb);
-    node_start(pa);
-    node_start(pb);
-    node_start(pc);
+    px_testnode_add_peer(pa, pb);
+    px_testnode_add_peer(pb, pa);
+    px_testnode_add_peer(pb, pc);
+    px_testnode_add_peer(pc, pb);
+    px_testnode_start(pa, NULL);
+    px_testnode_start(pb, NULL);
+    px_testnode_start(pc, NULL);
     publish(pa, "Before the cut");
     wait_all_count(all, 3, 1);
 
@@ -529,7 +393,7 @@ Test(converge, cut_bridge_then_rejoin)
             break;
         }
         cr_assert_lt(px_testd_now_ms(), deadline, "peer counters never settled:\n%s", out);
-        pause_a_little();
+        px_testd_poll_pause();
     }
     free(out);
     for (size_t i = 0; i < 3; i++) {

@@ -42,6 +42,7 @@
 #include "protocol/record.h"
 #include "protocol/sign.h"
 #include "util/daemon_util.h"
+#include "util/testnode.h"
 
 #define CRASH_DEFAULT_ITERATIONS 5
 #define CRASH_MAX_ITERATIONS     100000
@@ -74,8 +75,7 @@ static struct px_testd *live[4];
 static size_t n_live;
 /* The daemons themselves: static, so that they outlive a failed test's frame. */
 static struct px_testd node_d;
-struct node;
-static struct node *rep_nodes;
+static struct px_testnode *rep_nodes;
 
 static void
 setup(void)
@@ -736,92 +736,43 @@ Test(crash, kill9_during_import)
 
 /* ---- Scenario: replication ---- */
 
-struct node {
-    struct px_testd d;
-    char *dir;
-    char key[65];
-    char listen[32];
-};
-
-/* Creates the node's directory and key (one start and stop) and picks its port. */
+/* Starts the node with a peer line for each of peers[0..np) and tracks it for teardown. */
 static void
-node_init(struct node *n, const char *name)
+node_start(struct px_testnode *n, struct px_testnode *const *peers, size_t np)
 {
-    struct px_run r;
-    json_error_t jerr;
-    json_t *o;
+    char *conf = px_testnode_peer_config(NULL, peers, np);
 
-    memset(n, 0, sizeof(*n));
-    cr_assert(asprintf(&n->dir, "%s/%s", tmp, name) > 0);
-    px_testd_start(&n->d, n->dir);
-    px_testd_praxis(&n->d, &r, NULL, 0, "status", "--json", NULL);
-    cr_assert_eq(r.status, 0, "status: %s", r.err);
-    o = json_loads(r.out, 0, &jerr);
-    cr_assert_not_null(o);
-    snprintf(n->key, sizeof(n->key), "%s", json_string_value(json_object_get(o, "public_key")));
-    json_decref(o);
-    px_run_free(&r);
-    px_testd_free(&n->d);
-    snprintf(n->listen, sizeof(n->listen), "127.0.0.1:%u", px_test_listen_port());
-}
-
-static void
-node_start(struct node *n, struct node *const *peers, size_t np)
-{
-    struct px_testd_options opt = {.listen = n->listen};
-    char *conf = strdup("[network]\n"), *next;
-
-    cr_assert_not_null(conf);
-    for (size_t i = 0; i < np; i++) {
-        cr_assert(asprintf(&next, "%speer = %s %s\n", conf, peers[i]->listen, peers[i]->key) > 0);
-        free(conf);
-        conf = next;
-    }
-    opt.config = conf;
-    px_testd_start_opts(&n->d, n->dir, &opt);
+    px_testnode_start(n, conf);
     track(&n->d);
     free(conf);
 }
 
 /* Polls until every node holds want records; fails at the deadline with the laggards. */
 static int64_t
-wait_all_count(struct node *const *nodes, size_t n, uint64_t want)
+wait_all_count(struct px_testnode *const *nodes, size_t n, uint64_t want)
 {
-    int64_t start = px_testd_now_ms(), deadline = start + WAIT_MS;
-    bool done[4] = {false};
-    size_t left = n;
+    size_t lag = 0;
+    int64_t took;
 
     cr_assert_leq(n, 4);
-    while (left > 0 && px_testd_now_ms() < deadline) {
-        for (size_t i = 0; i < n; i++) {
-            if (!done[i] && px_testd_records(&nodes[i]->d) == want) {
-                done[i] = true;
-                left--;
-            }
-        }
-        if (left > 0) {
-            sleep_ms(50);
-        }
-    }
-    for (size_t i = 0; i < n && left > 0; i++) {
-        if (!done[i]) {
-            uint64_t got = px_testd_records(&nodes[i]->d);
-            char *log = log_tail(&nodes[i]->d);
+    took = px_testnode_wait_records(nodes, n, want, WAIT_MS, &lag);
+    if (took < 0) {
+        uint64_t got = px_testd_records(&nodes[lag]->d);
+        char *log = log_tail(&nodes[lag]->d);
 
-            cr_assert_fail("%s: node %s holds %" PRIu64 " records, want %" PRIu64 " after %d ms; "
-                           "its log ends:\n%s",
-                           where, nodes[i]->dir, got, want, WAIT_MS, log);
-        }
+        cr_assert_fail("%s: node %s holds %" PRIu64 " records, want %" PRIu64 " after %d ms; "
+                       "its log ends:\n%s",
+                       where, nodes[lag]->dir, got, want, WAIT_MS, log);
     }
-    return px_testd_now_ms() - start;
+    return took;
 }
 
 Test(crash, kill9_while_replicating)
 {
     unsigned rounds = begin("replication");
-    struct node *nodes = rep_nodes = calloc(3, sizeof(*nodes)), *a = &nodes[0], *b = &nodes[1],
-                *c = &nodes[2];
-    struct node *all[] = {a, b, c}, *pa[] = {b}, *pb[] = {a, c}, *pc[] = {b};
+    struct px_testnode *nodes = rep_nodes = calloc(3, sizeof(*nodes)), *a = &nodes[0],
+                       *b = &nodes[1], *c = &nodes[2];
+    struct px_testnode *all[] = {a, b, c}, *pa[] = {b}, *pb[] = {a, c}, *pc[] = {b};
     struct px_identity who;
     uint64_t imported = 0;
     int64_t t0 = px_testd_now_ms(), converge_max = 0;
@@ -829,9 +780,9 @@ Test(crash, kill9_while_replicating)
 
     cr_assert_not_null(nodes);
     test_identity(&who);
-    node_init(a, "a");
-    node_init(b, "b");
-    node_init(c, "c");
+    px_testnode_init(a, tmp, "a", px_test_listen_port);
+    px_testnode_init(b, tmp, "b", px_test_listen_port);
+    px_testnode_init(c, tmp, "c", px_test_listen_port);
     /* A chain: what A and C exchange crosses B. */
     node_start(a, pa, 1);
     node_start(b, pb, 2);
@@ -939,7 +890,7 @@ Test(crash, kill9_while_replicating)
     json_decref(all_acked);
     px_identity_wipe(&who);
     for (size_t k = 0; k < 3; k++) {
-        free(nodes[k].dir);
+        px_testnode_free(&nodes[k]);
     }
-    /* teardown frees the daemons and nodes. */
+    /* teardown frees the nodes' array (and the daemons, after a failed assertion). */
 }

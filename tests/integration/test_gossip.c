@@ -22,6 +22,7 @@
 #include "protocol/wire.h"
 #include "util/daemon_util.h"
 #include "util/rawpeer.h"
+#include "util/testnode.h"
 
 #define WAIT_MS 20000
 
@@ -43,77 +44,9 @@ teardown(void)
 
 TestSuite(gossip, .init = setup, .fini = teardown, .timeout = 90);
 
-struct node {
-    struct px_testd d;
-    char *dir;
-    char key[65];
-    uint16_t port;
-    char listen[32];
-};
-
-static void
-pause_a_little(void)
-{
-    struct timespec ts = {0, 50 * 1000 * 1000};
-
-    nanosleep(&ts, NULL);
-}
-
-static void
-node_init(struct node *n, const char *name)
-{
-    struct px_run r;
-    json_error_t jerr;
-    json_t *o;
-
-    memset(n, 0, sizeof(*n));
-    cr_assert(asprintf(&n->dir, "%s/%s", tmp, name) > 0);
-    px_testd_start(&n->d, n->dir);
-    px_testd_praxis(&n->d, &r, NULL, 0, "status", "--json", NULL);
-    cr_assert_eq(r.status, 0, "status: %s", r.err);
-    o = json_loads(r.out, 0, &jerr);
-    cr_assert_not_null(o);
-    snprintf(n->key, sizeof(n->key), "%s", json_string_value(json_object_get(o, "public_key")));
-    json_decref(o);
-    px_run_free(&r);
-    px_testd_free(&n->d);
-    n->port = px_test_free_port();
-    snprintf(n->listen, sizeof(n->listen), "127.0.0.1:%u", n->port);
-}
-
-static void
-node_start(struct node *n, const char *config)
-{
-    struct px_testd_options opt = {.listen = n->listen, .config = config};
-
-    px_testd_start_opts(&n->d, n->dir, &opt);
-}
-
-static void
-node_free(struct node *n)
-{
-    px_testd_free(&n->d);
-    free(n->dir);
-}
-
-static char *
-peer_config(const char *extra, struct node *const *peers, size_t n)
-{
-    char *text = NULL, *next;
-
-    cr_assert(asprintf(&text, "[network]\n%s", extra != NULL ? extra : "") > 0);
-    for (size_t i = 0; i < n; i++) {
-        cr_assert(
-            asprintf(&next, "%speer = 127.0.0.1:%u %s\n", text, peers[i]->port, peers[i]->key) > 0);
-        free(text);
-        text = next;
-    }
-    return text;
-}
-
 /* Publishes one case with this title; returns its id in id[65]. */
 static void
-publish(const struct node *n, const char *title, char id[65])
+publish(const struct px_testnode *n, const char *title, char id[65])
 {
     struct px_run r;
     char *text;
@@ -137,7 +70,7 @@ publish(const struct node *n, const char *title, char id[65])
 
 /* Runs a command that prints one JSON object with an "id" (correct, retract). */
 static void
-run_id(const struct node *n, char id[65], const char *a1, const char *a2, const char *a3,
+run_id(const struct px_testnode *n, char id[65], const char *a1, const char *a2, const char *a3,
        const char *a4)
 {
     struct px_run r;
@@ -154,7 +87,7 @@ run_id(const struct node *n, char id[65], const char *a1, const char *a2, const 
 }
 
 static bool
-has_record(const struct node *n, const char *id)
+has_record(const struct px_testnode *n, const char *id)
 {
     struct px_run r;
     bool found;
@@ -167,7 +100,7 @@ has_record(const struct node *n, const char *id)
 }
 
 static void
-wait_record(const struct node *n, const char *id, bool want)
+wait_record(const struct px_testnode *n, const char *id, bool want)
 {
     int64_t deadline = px_testd_now_ms() + WAIT_MS;
     char *log;
@@ -176,7 +109,7 @@ wait_record(const struct node *n, const char *id, bool want)
         if (has_record(n, id) == want) {
             return;
         }
-        pause_a_little();
+        px_testd_poll_pause();
     }
     log = px_testd_log(&n->d);
     cr_assert_fail("node %s: record %.16s %s; log:\n%s", n->dir, id,
@@ -184,7 +117,7 @@ wait_record(const struct node *n, const char *id, bool want)
 }
 
 static void
-wait_count(const struct node *n, uint64_t want)
+wait_count(const struct px_testnode *n, uint64_t want)
 {
     int64_t deadline = px_testd_now_ms() + WAIT_MS;
     uint64_t got = 0;
@@ -194,48 +127,30 @@ wait_count(const struct node *n, uint64_t want)
         if ((got = px_testd_records(&n->d)) == want) {
             return;
         }
-        pause_a_little();
+        px_testd_poll_pause();
     }
     log = px_testd_log(&n->d);
     cr_assert_fail("node %s: %llu records, want %llu; log:\n%s", n->dir, (unsigned long long)got,
                    (unsigned long long)want, log);
 }
 
-static void
-wait_log(const struct node *n, const char *text)
-{
-    int64_t deadline = px_testd_now_ms() + WAIT_MS;
-    char *log = NULL;
-
-    while (px_testd_now_ms() < deadline) {
-        free(log);
-        log = px_testd_log(&n->d);
-        if (strstr(log, text) != NULL) {
-            free(log);
-            return;
-        }
-        pause_a_little();
-    }
-    cr_assert_fail("node %s: no \"%s\" in the log:\n%s", n->dir, text, log);
-}
-
 Test(gossip, chain_push_corrections_and_retractions)
 {
-    struct node a, b, c;
-    struct node *pa[] = {&b}, *pb[] = {&a, &c}, *pc[] = {&b};
+    struct px_testnode a, b, c;
+    struct px_testnode *pa[] = {&b}, *pb[] = {&a, &c}, *pc[] = {&b};
     char *ca, *cb, *cc, x[65], y[65], x2[65], ry[65];
-    struct node *all[] = {&a, &b, &c};
+    struct px_testnode *all[] = {&a, &b, &c};
 
-    node_init(&a, "a");
-    node_init(&b, "b");
-    node_init(&c, "c");
-    ca = peer_config(NULL, pa, 1);
-    cb = peer_config(NULL, pb, 2);
-    cc = peer_config(NULL, pc, 1);
-    node_start(&a, ca);
-    node_start(&b, cb);
-    node_start(&c, cc);
-    wait_log(&b, "hello from");
+    px_testnode_init(&a, tmp, "a", px_test_free_port);
+    px_testnode_init(&b, tmp, "b", px_test_free_port);
+    px_testnode_init(&c, tmp, "c", px_test_free_port);
+    ca = px_testnode_peer_config(NULL, pa, 1);
+    cb = px_testnode_peer_config(NULL, pb, 2);
+    cc = px_testnode_peer_config(NULL, pc, 1);
+    px_testnode_start(&a, ca);
+    px_testnode_start(&b, cb);
+    px_testnode_start(&c, cc);
+    px_testnode_wait_log(&b, "hello from", WAIT_MS);
 
     /* One record at each end of the chain: both reach every node. */
     publish(&a, "From A", x);
@@ -256,23 +171,23 @@ Test(gossip, chain_push_corrections_and_retractions)
     free(ca);
     free(cb);
     free(cc);
-    node_free(&a);
-    node_free(&b);
-    node_free(&c);
+    px_testnode_free(&a);
+    px_testnode_free(&b);
+    px_testnode_free(&c);
 }
 
 Test(gossip, stopped_node_catches_up)
 {
-    struct node a, b;
-    struct node *pa[] = {&b}, *pb[] = {&a};
+    struct px_testnode a, b;
+    struct px_testnode *pa[] = {&b}, *pb[] = {&a};
     char *ca, *cb, ids[3][65];
 
-    node_init(&a, "a");
-    node_init(&b, "b");
-    ca = peer_config(NULL, pa, 1);
-    cb = peer_config(NULL, pb, 1);
-    node_start(&a, ca);
-    node_start(&b, cb);
+    px_testnode_init(&a, tmp, "a", px_test_free_port);
+    px_testnode_init(&b, tmp, "b", px_test_free_port);
+    ca = px_testnode_peer_config(NULL, pa, 1);
+    cb = px_testnode_peer_config(NULL, pb, 1);
+    px_testnode_start(&a, ca);
+    px_testnode_start(&b, cb);
     publish(&a, "Before", ids[0]);
     wait_record(&b, ids[0], true);
     cr_assert_eq(px_testd_stop(&b.d), 0);
@@ -294,26 +209,26 @@ Test(gossip, stopped_node_catches_up)
     }
     free(ca);
     free(cb);
-    node_free(&a);
-    node_free(&b);
+    px_testnode_free(&a);
+    px_testnode_free(&b);
 }
 
 Test(gossip, triangle_stores_each_record_once)
 {
-    struct node a, b, c;
-    struct node *pa[] = {&b, &c}, *pb[] = {&a, &c}, *pc[] = {&a, &b};
+    struct px_testnode a, b, c;
+    struct px_testnode *pa[] = {&b, &c}, *pb[] = {&a, &c}, *pc[] = {&a, &b};
     char *ca, *cb, *cc, ids[4][65];
-    struct node *all[] = {&a, &b, &c};
+    struct px_testnode *all[] = {&a, &b, &c};
 
-    node_init(&a, "a");
-    node_init(&b, "b");
-    node_init(&c, "c");
-    ca = peer_config(NULL, pa, 2);
-    cb = peer_config(NULL, pb, 2);
-    cc = peer_config(NULL, pc, 2);
-    node_start(&a, ca);
-    node_start(&b, cb);
-    node_start(&c, cc);
+    px_testnode_init(&a, tmp, "a", px_test_free_port);
+    px_testnode_init(&b, tmp, "b", px_test_free_port);
+    px_testnode_init(&c, tmp, "c", px_test_free_port);
+    ca = px_testnode_peer_config(NULL, pa, 2);
+    cb = px_testnode_peer_config(NULL, pb, 2);
+    cc = px_testnode_peer_config(NULL, pc, 2);
+    px_testnode_start(&a, ca);
+    px_testnode_start(&b, cb);
+    px_testnode_start(&c, cc);
     for (size_t i = 0; i < 4; i++) {
         char title[32];
 
@@ -329,9 +244,9 @@ Test(gossip, triangle_stores_each_record_once)
     free(ca);
     free(cb);
     free(cc);
-    node_free(&a);
-    node_free(&b);
-    node_free(&c);
+    px_testnode_free(&a);
+    px_testnode_free(&b);
+    px_testnode_free(&c);
 }
 
 /* The "case-full" known-answer record, decoded from tests/vectors/record_kat.txt. */
@@ -365,7 +280,7 @@ kat_record(uint8_t *out, size_t cap)
 
 Test(gossip, forged_record_gets_the_peer_dropped)
 {
-    struct node a;
+    struct px_testnode a;
     struct px_identity me;
     struct px_rawpeer rp;
     struct px_wire_msg *msg = calloc(1, sizeof(*msg));
@@ -379,11 +294,11 @@ Test(gossip, forged_record_gets_the_peer_dropped)
     cr_assert_eq(px_crypto_init(), 0);
     cr_assert_eq(px_identity_generate(&me), 0);
     px_hex_encode(me.pk, PX_SIGN_PUBLICKEYBYTES, mykey);
-    node_init(&a, "a");
+    px_testnode_init(&a, tmp, "a", px_test_free_port);
     /* The test peer is on a peer line (at a port nobody listens on). */
     cr_assert(asprintf(&conf, "[network]\npeer = 127.0.0.1:%u %s\n", px_test_free_port(), mykey) >
               0);
-    node_start(&a, conf);
+    px_testnode_start(&a, conf);
 
     /* A genuine record with the last byte of its signature flipped. */
     len = kat_record(raw, sizeof(raw));
@@ -406,12 +321,12 @@ Test(gossip, forged_record_gets_the_peer_dropped)
     px_rawpeer_send(&rp, msg);
 
     cr_assert(px_rawpeer_wait_closed(&rp), "the node kept the forger connected");
-    wait_log(&a, "record with a bad signature");
+    px_testnode_wait_log(&a, "record with a bad signature", WAIT_MS);
     cr_assert_eq(px_testd_records(&a.d), 0);
     cr_assert(!has_record(&a, id));
     px_rawpeer_close(&rp);
     px_identity_wipe(&me);
     free(conf);
     free(msg);
-    node_free(&a);
+    px_testnode_free(&a);
 }

@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -33,6 +32,7 @@
 #include "protocol/buf.h"
 #include "protocol/sign.h"
 #include "util/daemon_util.h"
+#include "util/testnode.h"
 
 #define WAIT_MS 20000
 #define N_EVIL  10
@@ -78,14 +78,6 @@ teardown(void)
 
 TestSuite(hostile, .init = setup, .fini = teardown, .timeout = 150);
 
-struct node {
-    struct px_testd d;
-    char *dir;
-    char key[65];
-    uint16_t port;
-    char listen[32];
-};
-
 struct evil {
     struct px_identity id;
     char key[65];
@@ -93,7 +85,7 @@ struct evil {
 };
 
 struct net {
-    struct node a, b;
+    struct px_testnode a, b;
     struct evil evil[N_EVIL];
     size_t next_evil;
     long rss_base_kb; /* A's VmRSS once the network is up */
@@ -110,45 +102,8 @@ struct outcome {
     char bye_reason[1100];
 };
 
-static void
-pause_a_little(void)
-{
-    struct timespec ts = {0, 50 * 1000 * 1000};
-
-    nanosleep(&ts, NULL);
-}
-
-static void
-node_init(struct node *n, const char *name)
-{
-    struct px_run r;
-    json_error_t jerr;
-    json_t *o;
-
-    memset(n, 0, sizeof(*n));
-    cr_assert(asprintf(&n->dir, "%s/%s", tmp, name) > 0);
-    px_testd_start(&n->d, n->dir);
-    px_testd_praxis(&n->d, &r, NULL, 0, "status", "--json", NULL);
-    cr_assert_eq(r.status, 0, "status: %s", r.err);
-    o = json_loads(r.out, 0, &jerr);
-    cr_assert_not_null(o);
-    snprintf(n->key, sizeof(n->key), "%s", json_string_value(json_object_get(o, "public_key")));
-    json_decref(o);
-    px_run_free(&r);
-    px_testd_free(&n->d);
-    n->port = px_test_free_port();
-    snprintf(n->listen, sizeof(n->listen), "127.0.0.1:%u", n->port);
-}
-
-static void
-node_free(struct node *n)
-{
-    px_testd_free(&n->d);
-    free(n->dir);
-}
-
 static long
-rss_kb(const struct node *n)
+rss_kb(const struct px_testnode *n)
 {
     char path[64], *text, *at;
     long kb = -1;
@@ -166,7 +121,7 @@ rss_kb(const struct node *n)
 
 /* Lines of n's log holding every one of the (up to three) texts. */
 static int
-log_count(const struct node *n, const char *t1, const char *t2, const char *t3)
+log_count(const struct px_testnode *n, const char *t1, const char *t2, const char *t3)
 {
     char *log = px_testd_log(&n->d), *line, *save = NULL;
     int count = 0;
@@ -182,7 +137,7 @@ log_count(const struct node *n, const char *t1, const char *t2, const char *t3)
 }
 
 static int
-log_lines(const struct node *n)
+log_lines(const struct px_testnode *n)
 {
     char *log = px_testd_log(&n->d);
     int count = 0;
@@ -196,7 +151,7 @@ log_lines(const struct node *n)
 
 /* Waits until n's log has a line with t1 and t2 (bounded). */
 static void
-wait_log(const struct node *n, const char *t1, const char *t2)
+wait_log(const struct px_testnode *n, const char *t1, const char *t2)
 {
     int64_t deadline = px_testd_now_ms() + WAIT_MS;
     char *log;
@@ -205,60 +160,16 @@ wait_log(const struct node *n, const char *t1, const char *t2)
         if (log_count(n, t1, t2, NULL) > 0) {
             return;
         }
-        pause_a_little();
+        px_testd_poll_pause();
     }
     log = px_testd_log(&n->d);
     cr_assert_fail("node %s: no line with \"%s\" and \"%s\":\n%s", n->dir, t1, t2 != NULL ? t2 : "",
                    log);
 }
 
-/* Rows of `praxis peers --json` with this key (NULL: any) in this state (NULL: any). */
-static int
-count_rows(const struct node *n, const char *key, const char *state)
-{
-    struct px_run r;
-    int count = 0;
-    char *line, *save = NULL;
-
-    px_testd_praxis(&n->d, &r, NULL, 0, "peers", "--json", NULL);
-    cr_assert_eq(r.status, 0, "peers: %s", r.err);
-    for (line = strtok_r(r.out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-        json_error_t jerr;
-        json_t *o = json_loads(line, 0, &jerr);
-        const char *k, *s;
-
-        cr_assert_not_null(o, "not JSON: %s", line);
-        k = json_string_value(json_object_get(o, "public_key"));
-        s = json_string_value(json_object_get(o, "state"));
-        if ((key == NULL || (k != NULL && strcmp(k, key) == 0)) &&
-            (state == NULL || (s != NULL && strcmp(s, state) == 0))) {
-            count++;
-        }
-        json_decref(o);
-    }
-    px_run_free(&r);
-    return count;
-}
-
-static void
-wait_rows(const struct node *n, const char *key, const char *state, int want)
-{
-    int64_t deadline = px_testd_now_ms() + WAIT_MS;
-    int got = -1;
-
-    while (px_testd_now_ms() < deadline) {
-        if ((got = count_rows(n, key, state)) == want) {
-            return;
-        }
-        pause_a_little();
-    }
-    cr_assert_fail("node %s: %d rows for %.16s in state %s, want %d", n->dir, got,
-                   key != NULL ? key : "any key", state != NULL ? state : "any", want);
-}
-
 /* Publishes one case (body_len > 0: with a body that long); its id in id[65]. */
 static void
-publish(const struct node *n, const char *title, size_t body_len, char id[65])
+publish(const struct px_testnode *n, const char *title, size_t body_len, char id[65])
 {
     struct px_run r;
     char *text, *body = calloc(1, body_len + 1);
@@ -284,7 +195,7 @@ publish(const struct node *n, const char *title, size_t body_len, char id[65])
 }
 
 static bool
-has_record(const struct node *n, const char *id)
+has_record(const struct px_testnode *n, const char *id)
 {
     struct px_run r;
     bool found;
@@ -296,7 +207,7 @@ has_record(const struct node *n, const char *id)
 }
 
 static void
-wait_record(const struct node *n, const char *id)
+wait_record(const struct px_testnode *n, const char *id)
 {
     int64_t deadline = px_testd_now_ms() + WAIT_MS;
 
@@ -304,14 +215,14 @@ wait_record(const struct node *n, const char *id)
         if (has_record(n, id)) {
             return;
         }
-        pause_a_little();
+        px_testd_poll_pause();
     }
     cr_assert_fail("node %s never got record %.16s", n->dir, id);
 }
 
 /* Results of `praxis query --json --text WORDS`. */
 static int
-query_count(const struct node *n, const char *words)
+query_count(const struct px_testnode *n, const char *words)
 {
     struct px_run r;
     int count = 0;
@@ -333,14 +244,13 @@ static void
 net_start(struct net *n)
 {
     char *ca, *cb, *authors = NULL;
-    struct px_testd_options oa = {0}, ob = {0};
     size_t len = 0;
     FILE *f;
 
     memset(n, 0, sizeof(*n));
     cr_assert_eq(px_crypto_init(), 0);
-    node_init(&n->a, "a");
-    node_init(&n->b, "b");
+    px_testnode_init(&n->a, tmp, "a", px_test_free_port);
+    px_testnode_init(&n->b, tmp, "b", px_test_free_port);
     f = open_memstream(&authors, &len);
     cr_assert_not_null(f);
     fprintf(f, "accept_authors = %s,\n    %s", n->a.key, n->b.key);
@@ -361,14 +271,10 @@ net_start(struct net *n)
                        authors, n->b.port, n->b.key) > 0);
     cr_assert(asprintf(&cb, "[network]\npeer = 127.0.0.1:%u %s\nsync_interval = 5\n", n->a.port,
                        n->a.key) > 0);
-    ob.listen = n->b.listen;
-    ob.config = cb;
-    oa.listen = n->a.listen;
-    oa.config = ca;
-    px_testd_start_opts(&n->b.d, n->b.dir, &ob);
-    px_testd_start_opts(&n->a.d, n->a.dir, &oa);
-    wait_rows(&n->a, n->b.key, "established", 1);
-    wait_rows(&n->b, n->a.key, "established", 1);
+    px_testnode_start(&n->b, cb);
+    px_testnode_start(&n->a, ca);
+    px_testnode_wait_peers(&n->a, n->b.key, "established", 1, 1, WAIT_MS);
+    px_testnode_wait_peers(&n->b, n->a.key, "established", 1, 1, WAIT_MS);
     n->rss_base_kb = n->rss_max_kb = rss_kb(&n->a);
     free(authors);
     free(ca);
@@ -378,8 +284,8 @@ net_start(struct net *n)
 static void
 net_free(struct net *n)
 {
-    node_free(&n->a);
-    node_free(&n->b);
+    px_testnode_free(&n->a);
+    px_testnode_free(&n->b);
     for (size_t i = 0; i < N_EVIL; i++) {
         px_identity_wipe(&n->evil[i].id);
     }
@@ -622,7 +528,7 @@ Test(hostile, invalid_records)
     dropped_for(&n, "forged-sig", "record with a bad signature", NULL,
                 "record with a bad signature", "gossip: peer", unsolicited_args, true);
 
-    cr_assert_eq(count_rows(&n.a, n.b.key, "established"), 1);
+    cr_assert_eq(px_testd_count_peers(&n.a.d, n.b.key, "established"), 1);
     still_replicating(&n, "after invalid records");
     net_free(&n);
 }
@@ -654,7 +560,7 @@ Test(hostile, floods)
     cr_assert_geq(o.received, 6, "a reply to each: %s", o.line);
     outcome_free(&o);
 
-    cr_assert_eq(count_rows(&n.a, n.b.key, "established"), 1);
+    cr_assert_eq(px_testd_count_peers(&n.a.d, n.b.key, "established"), 1);
     still_replicating(&n, "after floods");
     net_free(&n);
 }
@@ -694,7 +600,7 @@ Test(hostile, junk_authors)
     cr_assert_eq(log_count(&n.a, key16, "-> closing", "protocol error"), 0);
     cr_assert_eq(px_testd_records(&n.a.d), before);
     cr_assert_eq(query_count(&n.a, "hostile"), 0);
-    cr_assert_eq(count_rows(&n.a, n.b.key, "established"), 1);
+    cr_assert_eq(px_testd_count_peers(&n.a.d, n.b.key, "established"), 1);
     still_replicating(&n, "after junk");
     outcome_free(&o);
     net_free(&n);
@@ -720,7 +626,7 @@ Test(hostile, slow_attacks)
                            "2000 ms)",
                            NULL, NULL),
                  6);
-    cr_assert_eq(count_rows(&n.a, n.b.key, "established"), 1);
+    cr_assert_eq(px_testd_count_peers(&n.a.d, n.b.key, "established"), 1);
     outcome_free(&o);
     still_replicating(&n, "after stalls");
 
@@ -749,7 +655,7 @@ Test(hostile, slow_attacks)
                  log_lines(&n.a) - lines, o.conns);
     outcome_free(&o);
     /* Honest links stayed up; a new connection gets through. */
-    cr_assert_eq(count_rows(&n.a, n.b.key, "established"), 1);
+    cr_assert_eq(px_testd_count_peers(&n.a.d, n.b.key, "established"), 1);
     attack(&n, NULL, &o, "half-open", "--count", "1", "--seconds", "10", NULL);
     cr_assert(!o.refused && o.closed == 1, "%s", o.line);
     outcome_free(&o);

@@ -17,11 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
-#include <jansson.h>
 #include <sodium.h>
 
 #include "common/identity.h"
@@ -32,6 +30,7 @@
 #include "protocol/wire.h"
 #include "util/daemon_util.h"
 #include "util/rawpeer.h"
+#include "util/testnode.h"
 
 #define WAIT_MS 15000
 
@@ -53,122 +52,9 @@ teardown(void)
 
 TestSuite(peer_limits, .init = setup, .fini = teardown, .timeout = 120);
 
-struct node {
-    struct px_testd d;
-    char *dir;
-    char key[65];
-    uint16_t port;
-    char listen[32];
-};
-
-/* Between two readings of a condition that is polled against a deadline. */
-static void
-pause_a_little(void)
-{
-    struct timespec ts = {0, 50 * 1000 * 1000};
-
-    nanosleep(&ts, NULL);
-}
-
-/* Creates the node's identity (a first start without peers) and picks its port. */
-static void
-node_init(struct node *n, const char *name)
-{
-    struct px_run r;
-    json_error_t jerr;
-    json_t *o;
-
-    memset(n, 0, sizeof(*n));
-    cr_assert(asprintf(&n->dir, "%s/%s", tmp, name) > 0);
-    px_testd_start(&n->d, n->dir);
-    px_testd_praxis(&n->d, &r, NULL, 0, "status", "--json", NULL);
-    cr_assert_eq(r.status, 0, "status: %s", r.err);
-    o = json_loads(r.out, 0, &jerr);
-    cr_assert_not_null(o);
-    snprintf(n->key, sizeof(n->key), "%s", json_string_value(json_object_get(o, "public_key")));
-    json_decref(o);
-    px_run_free(&r);
-    px_testd_free(&n->d);
-    n->port = px_test_free_port();
-    snprintf(n->listen, sizeof(n->listen), "127.0.0.1:%u", n->port);
-}
-
-static void
-node_start(struct node *n, const char *config)
-{
-    struct px_testd_options opt = {.listen = n->listen, .config = config};
-
-    px_testd_start_opts(&n->d, n->dir, &opt);
-}
-
-static void
-node_free(struct node *n)
-{
-    px_testd_free(&n->d);
-    free(n->dir);
-}
-
-/*
- * Rows of `praxis peers --json` whose key is key (NULL: any row, with a key or not) and
- * whose state is state (NULL: any state).
- */
-static int
-count_rows(const struct node *n, const char *key, const char *state)
-{
-    struct px_run r;
-    int count = 0;
-    char *line, *save = NULL;
-
-    px_testd_praxis(&n->d, &r, NULL, 0, "peers", "--json", NULL);
-    cr_assert_eq(r.status, 0, "peers: %s", r.err);
-    for (line = strtok_r(r.out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-        json_error_t jerr;
-        json_t *o = json_loads(line, 0, &jerr);
-        const char *k, *s;
-
-        cr_assert_not_null(o, "not JSON: %s", line);
-        k = json_string_value(json_object_get(o, "public_key"));
-        s = json_string_value(json_object_get(o, "state"));
-        if ((key == NULL || (k != NULL && strcmp(k, key) == 0)) &&
-            (state == NULL || (s != NULL && strcmp(s, state) == 0))) {
-            count++;
-        }
-        json_decref(o);
-    }
-    px_run_free(&r);
-    return count;
-}
-
-/*
- * Waits until count_rows(n, key, state) is want in `readings` readings in a row (more than
- * one where a row about to change could be caught in passing).
- */
-static void
-wait_rows_n(const struct node *n, const char *key, const char *state, int want, int readings)
-{
-    int64_t deadline = px_testd_now_ms() + WAIT_MS;
-    int got = -1, stable = 0;
-
-    while (px_testd_now_ms() < deadline) {
-        got = count_rows(n, key, state);
-        stable = got == want ? stable + 1 : 0;
-        if (stable >= readings) {
-            return;
-        }
-        pause_a_little();
-    }
-    {
-        char *log = px_testd_log(&n->d);
-
-        cr_assert_fail("node %s: %d rows for %.16s in %s, want %d; log:\n%s", n->dir, got,
-                       key != NULL ? key : "any key", state != NULL ? state : "any state", want,
-                       log);
-    }
-}
-
 /* Waits until the node's log holds text; returns the first line that holds it (malloc'd). */
 static char *
-wait_log(const struct node *n, const char *text)
+wait_log(const struct px_testnode *n, const char *text)
 {
     int64_t deadline = px_testd_now_ms() + WAIT_MS;
     char *log = NULL, *at;
@@ -188,7 +74,7 @@ wait_log(const struct node *n, const char *text)
             memmove(log, line, strlen(line) + 1);
             return log;
         }
-        pause_a_little();
+        px_testd_poll_pause();
     }
     cr_assert_fail("node %s: no \"%s\" in the log:\n%s", n->dir, text, log);
     return NULL;
@@ -196,7 +82,7 @@ wait_log(const struct node *n, const char *text)
 
 /* The log line that holds both a and b, or NULL (malloc'd). */
 static char *
-log_line_with(const struct node *n, const char *a, const char *b)
+log_line_with(const struct px_testnode *n, const char *a, const char *b)
 {
     char *log = px_testd_log(&n->d), *line, *save = NULL, *found = NULL;
 
@@ -216,12 +102,6 @@ new_identity(struct px_identity *id, char hex[65])
     cr_assert_eq(px_crypto_init(), 0);
     cr_assert_eq(px_identity_generate(id), 0);
     px_hex_encode(id->pk, PX_SIGN_PUBLICKEYBYTES, hex);
-}
-
-static void
-wait_rows(const struct node *n, const char *key, const char *state, int want)
-{
-    wait_rows_n(n, key, state, want, 3);
 }
 
 /* ---- Raw TCP and a handshake driven by hand ---- */
@@ -344,7 +224,7 @@ hs_client_close(struct hs_client *h)
 
 /* Connects a raw peer as me, sends hello and reads the node's hello. */
 static void
-raw_link(struct px_rawpeer *rp, const struct px_identity *me, const struct node *n,
+raw_link(struct px_rawpeer *rp, const struct px_identity *me, const struct px_testnode *n,
          struct px_wire_msg *msg)
 {
     px_rawpeer_connect(rp, me, n->key, n->port);
@@ -388,7 +268,7 @@ Test(peer_limits, silent_peer_is_pinged_then_dropped_and_answering_peer_stays)
     static const char conf[] = "[network]\naccept_unknown_peers = yes\nidle_timeout = 5\n"
                                "handshake_timeout = 2\n";
     const int64_t idle_ms = 5000;
-    struct node a;
+    struct px_testnode a;
     struct px_identity silent_id, live_id;
     char silent_key[65], live_key[65], *line, *at;
     struct px_rawpeer silent, live;
@@ -400,8 +280,8 @@ Test(peer_limits, silent_peer_is_pinged_then_dropped_and_answering_peer_stays)
     cr_assert_not_null(msg);
     new_identity(&silent_id, silent_key);
     new_identity(&live_id, live_key);
-    node_init(&a, "a");
-    node_start(&a, conf);
+    px_testnode_init(&a, tmp, "a", px_test_free_port);
+    px_testnode_start(&a, conf);
 
     /* Both complete the handshake and hello; then one says nothing more. */
     raw_link(&silent, &silent_id, &a, msg);
@@ -418,7 +298,7 @@ Test(peer_limits, silent_peer_is_pinged_then_dropped_and_answering_peer_stays)
         px_rawpeer_send(&live, msg);
     }
     cr_assert_geq(pings, 2, "%u pings in %lld ms", pings, (long long)(2 * idle_ms));
-    cr_assert_eq(count_rows(&a, live_key, "established"), 1);
+    cr_assert_eq(px_testd_count_peers(&a.d, live_key, "established"), 1);
     ping_pong(&live, msg, 77); /* and it is still served */
 
     /* The silent one got a ping, then bye EBUSY with the reason, then the end of the stream. */
@@ -446,8 +326,8 @@ Test(peer_limits, silent_peer_is_pinged_then_dropped_and_answering_peer_stays)
     at = strstr(line, "nothing received for ") + 21;
     quiet = strtoul(at, NULL, 10);
     cr_assert_geq(quiet, (unsigned long)idle_ms, "%s", line);
-    wait_rows(&a, silent_key, NULL, 0);
-    cr_assert_eq(count_rows(&a, live_key, "established"), 1);
+    px_testnode_wait_peers(&a, silent_key, NULL, 0, 3, WAIT_MS);
+    cr_assert_eq(px_testd_count_peers(&a.d, live_key, "established"), 1);
 
     free(line);
     px_rawpeer_close(&silent);
@@ -455,7 +335,7 @@ Test(peer_limits, silent_peer_is_pinged_then_dropped_and_answering_peer_stays)
     px_identity_wipe(&silent_id);
     px_identity_wipe(&live_id);
     free(msg);
-    node_free(&a);
+    px_testnode_free(&a);
 }
 
 Test(peer_limits, handshakes_past_the_cap_wait_until_a_slot_frees)
@@ -463,7 +343,7 @@ Test(peer_limits, handshakes_past_the_cap_wait_until_a_slot_frees)
     /* The deadline leaves time to look at the node while the slots are held. */
     static const char conf[] = "[network]\naccept_unknown_peers = yes\nmax_handshakes = 2\n"
                                "handshake_timeout = 8\n";
-    struct node a, b;
+    struct px_testnode a, b;
     struct px_identity wid;
     char wkey[65], *cb, *log;
     struct hs_client w;
@@ -471,26 +351,26 @@ Test(peer_limits, handshakes_past_the_cap_wait_until_a_slot_frees)
     int s1, s2;
 
     new_identity(&wid, wkey);
-    node_init(&a, "a");
-    node_init(&b, "b");
-    node_start(&a, conf);
+    px_testnode_init(&a, tmp, "a", px_test_free_port);
+    px_testnode_init(&b, tmp, "b", px_test_free_port);
+    px_testnode_start(&a, conf);
 
     /* Two connections that send nothing fill both handshake slots. */
     s1 = tcp_connect(a.port);
     s2 = tcp_connect(a.port);
-    wait_rows_n(&a, NULL, "handshake", 2, 1);
+    px_testnode_wait_peers(&a, NULL, "handshake", 2, 1, WAIT_MS);
 
     /* A third is not accepted: its msg1 gets no answer while the slots are held. */
     hs_client_start(&w, &wid, a.key, a.port);
     free(wait_log(&a, "peer: 2 handshakes in progress; new connections wait"));
-    cr_assert_eq(count_rows(&a, NULL, "handshake"), 2);
-    cr_assert_eq(count_rows(&a, NULL, NULL), 2, "the waiting connection was accepted");
+    cr_assert_eq(px_testd_count_peers(&a.d, NULL, "handshake"), 2);
+    cr_assert_eq(px_testd_count_peers(&a.d, NULL, NULL), 2, "the waiting connection was accepted");
     cr_assert(nothing_yet(w.fd), "the waiting connection got an answer or was closed");
 
     /* One stalled client gives up: its slot goes to the waiting one, which completes. */
     close(s1);
     hs_client_finish(&w);
-    wait_rows(&a, wkey, "established", 1);
+    px_testnode_wait_peers(&a, wkey, "established", 1, 3, WAIT_MS);
     log = wait_log(&a, "closed during the handshake (0 bytes of msg1)");
     cr_assert(strstr(log, " warn: ") != NULL, "%s", log);
     free(log);
@@ -499,27 +379,27 @@ Test(peer_limits, handshakes_past_the_cap_wait_until_a_slot_frees)
     cr_assert_eq(recv_within(s2, buf, sizeof(buf), WAIT_MS), 0, "not closed at the deadline");
     free(wait_log(&a, "handshake not complete after 8000 ms"));
     close(s2);
-    wait_rows(&a, NULL, "handshake", 0);
+    px_testnode_wait_peers(&a, NULL, "handshake", 0, 3, WAIT_MS);
 
     /* An honest node dialing now gets through. */
     cr_assert(asprintf(&cb, "[network]\npeer = 127.0.0.1:%u %s\n", a.port, a.key) > 0);
-    node_start(&b, cb);
-    wait_rows(&a, b.key, "established", 1);
-    wait_rows(&b, a.key, "established", 1);
-    cr_assert_eq(count_rows(&a, wkey, "established"), 1);
+    px_testnode_start(&b, cb);
+    px_testnode_wait_peers(&a, b.key, "established", 1, 3, WAIT_MS);
+    px_testnode_wait_peers(&b, a.key, "established", 1, 3, WAIT_MS);
+    cr_assert_eq(px_testd_count_peers(&a.d, wkey, "established"), 1);
 
     hs_client_close(&w);
     px_identity_wipe(&wid);
     free(cb);
-    node_free(&a);
-    node_free(&b);
+    px_testnode_free(&a);
+    px_testnode_free(&b);
 }
 
 Test(peer_limits, connections_past_max_peers_are_refused)
 {
     static const char conf[] = "[network]\naccept_unknown_peers = yes\nmax_peers = 2\n"
                                "max_handshakes = 2\n";
-    struct node a;
+    struct px_testnode a;
     struct px_identity ids[3];
     char keys[3][65], *log;
     struct px_rawpeer r1, r2, r3;
@@ -532,11 +412,11 @@ Test(peer_limits, connections_past_max_peers_are_refused)
     for (int i = 0; i < 3; i++) {
         new_identity(&ids[i], keys[i]);
     }
-    node_init(&a, "a");
-    node_start(&a, conf);
+    px_testnode_init(&a, tmp, "a", px_test_free_port);
+    px_testnode_start(&a, conf);
     raw_link(&r1, &ids[0], &a, msg);
     raw_link(&r2, &ids[1], &a, msg);
-    wait_rows(&a, NULL, "established", 2);
+    px_testnode_wait_peers(&a, NULL, "established", 2, 3, WAIT_MS);
 
     /* A third connection is closed at once: not a byte of msg2. */
     hs_client_start(&x, &ids[2], a.key, a.port);
@@ -550,15 +430,15 @@ Test(peer_limits, connections_past_max_peers_are_refused)
     /* The two links stay up and served. */
     ping_pong(&r1, msg, 1);
     ping_pong(&r2, msg, 2);
-    cr_assert_eq(count_rows(&a, keys[0], "established"), 1);
-    cr_assert_eq(count_rows(&a, keys[1], "established"), 1);
-    cr_assert_eq(count_rows(&a, keys[2], NULL), 0);
+    cr_assert_eq(px_testd_count_peers(&a.d, keys[0], "established"), 1);
+    cr_assert_eq(px_testd_count_peers(&a.d, keys[1], "established"), 1);
+    cr_assert_eq(px_testd_count_peers(&a.d, keys[2], NULL), 0);
 
     /* Once one goes, its place can be taken. */
     px_rawpeer_close(&r1);
-    wait_rows(&a, keys[0], NULL, 0);
+    px_testnode_wait_peers(&a, keys[0], NULL, 0, 3, WAIT_MS);
     raw_link(&r3, &ids[2], &a, msg);
-    wait_rows(&a, keys[2], "established", 1);
+    px_testnode_wait_peers(&a, keys[2], "established", 1, 3, WAIT_MS);
     ping_pong(&r2, msg, 3);
 
     px_rawpeer_close(&r2);
@@ -567,5 +447,5 @@ Test(peer_limits, connections_past_max_peers_are_refused)
         px_identity_wipe(&ids[i]);
     }
     free(msg);
-    node_free(&a);
+    px_testnode_free(&a);
 }

@@ -15,11 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
-#include <jansson.h>
 
 #include "common/identity.h"
 #include "protocol/boxstream.h"
@@ -28,6 +26,7 @@
 #include "protocol/wire.h"
 #include "util/daemon_util.h"
 #include "util/rawpeer.h"
+#include "util/testnode.h"
 
 #define WAIT_MS 15000
 
@@ -52,150 +51,8 @@ teardown(void)
 
 TestSuite(peers, .init = setup, .fini = teardown, .timeout = 120);
 
-struct node {
-    struct px_testd d;
-    char *dir;
-    char key[65];
-    uint16_t port;
-    char listen[32];
-};
-
 static void
-pause_a_little(void)
-{
-    struct timespec ts = {0, 50 * 1000 * 1000};
-
-    nanosleep(&ts, NULL);
-}
-
-/* Creates the node's identity (a first start without peers) and picks its port. */
-static void
-node_init(struct node *n, const char *name)
-{
-    struct px_run r;
-    json_error_t jerr;
-    json_t *o;
-
-    memset(n, 0, sizeof(*n));
-    cr_assert(asprintf(&n->dir, "%s/%s", tmp, name) > 0);
-    px_testd_start(&n->d, n->dir);
-    px_testd_praxis(&n->d, &r, NULL, 0, "status", "--json", NULL);
-    cr_assert_eq(r.status, 0, "status: %s", r.err);
-    o = json_loads(r.out, 0, &jerr);
-    cr_assert_not_null(o);
-    snprintf(n->key, sizeof(n->key), "%s", json_string_value(json_object_get(o, "public_key")));
-    json_decref(o);
-    px_run_free(&r);
-    px_testd_free(&n->d);
-    n->port = px_test_free_port();
-    snprintf(n->listen, sizeof(n->listen), "127.0.0.1:%u", n->port);
-}
-
-/* Starts the node listening on its port with the extra config text. */
-static void
-node_start(struct node *n, const char *config)
-{
-    struct px_testd_options opt = {.listen = n->listen, .config = config};
-
-    px_testd_start_opts(&n->d, n->dir, &opt);
-}
-
-static void
-node_free(struct node *n)
-{
-    px_testd_free(&n->d);
-    free(n->dir);
-}
-
-/* "[network]\npeer = 127.0.0.1:PORT KEY\n..." for the given nodes, plus extra lines. */
-static char *
-peer_config(const char *extra, struct node *const *peers, size_t n)
-{
-    char *text = NULL, *next;
-
-    cr_assert(asprintf(&text, "[network]\n%s", extra != NULL ? extra : "") > 0);
-    for (size_t i = 0; i < n; i++) {
-        cr_assert(
-            asprintf(&next, "%speer = 127.0.0.1:%u %s\n", text, peers[i]->port, peers[i]->key) > 0);
-        free(text);
-        text = next;
-    }
-    return text;
-}
-
-/* Rows of `praxis peers --json` for key in state (key NULL: any key). */
-static int
-count_rows(const struct node *n, const char *key, const char *state)
-{
-    struct px_run r;
-    int count = 0;
-    char *line, *save = NULL;
-
-    px_testd_praxis(&n->d, &r, NULL, 0, "peers", "--json", NULL);
-    cr_assert_eq(r.status, 0, "peers: %s", r.err);
-    for (line = strtok_r(r.out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-        json_error_t jerr;
-        json_t *o = json_loads(line, 0, &jerr);
-        const char *k, *s;
-
-        cr_assert_not_null(o, "not JSON: %s", line);
-        k = json_string_value(json_object_get(o, "public_key"));
-        s = json_string_value(json_object_get(o, "state"));
-        if ((key == NULL || (k != NULL && strcmp(k, key) == 0)) && s != NULL &&
-            strcmp(s, state) == 0) {
-            count++;
-        }
-        json_decref(o);
-    }
-    px_run_free(&r);
-    return count;
-}
-
-/* Waits until n shows exactly `want` established rows for key (and keeps showing it). */
-static void
-wait_established(const struct node *n, const struct node *other, int want)
-{
-    int64_t deadline = px_testd_now_ms() + WAIT_MS;
-    int got = -1, stable = 0;
-
-    /* Two readings in a row, so a duplicate about to be closed is not counted as done. */
-    while (px_testd_now_ms() < deadline) {
-        got = count_rows(n, other->key, "established");
-        stable = got == want ? stable + 1 : 0;
-        if (stable >= 3) {
-            return;
-        }
-        pause_a_little();
-    }
-    {
-        char *log = px_testd_log(&n->d);
-
-        cr_assert_fail("node %s: %d established rows for %.16s, want %d; log:\n%s", n->dir, got,
-                       other->key, want, log);
-    }
-}
-
-/* Waits until the node's log contains text. */
-static void
-wait_log(const struct node *n, const char *text)
-{
-    int64_t deadline = px_testd_now_ms() + WAIT_MS;
-    char *log = NULL;
-
-    while (px_testd_now_ms() < deadline) {
-        free(log);
-        log = px_testd_log(&n->d);
-        if (strstr(log, text) != NULL) {
-            free(log);
-            return;
-        }
-        pause_a_little();
-    }
-    cr_assert_fail("node %s: no \"%s\" in the log:\n%s", n->dir, text, log);
-}
-
-static void
-status_ok(const struct node *n)
+status_ok(const struct px_testnode *n)
 {
     struct px_run r;
 
@@ -206,20 +63,20 @@ status_ok(const struct node *n)
 
 Test(peers, two_nodes_connect_once)
 {
-    struct node a, b;
-    struct node *pa[] = {&b}, *pb[] = {&a};
+    struct px_testnode a, b;
+    struct px_testnode *pa[] = {&b}, *pb[] = {&a};
     char *ca, *cb;
     struct px_run r;
 
-    node_init(&a, "a");
-    node_init(&b, "b");
-    ca = peer_config(NULL, pa, 1);
-    cb = peer_config(NULL, pb, 1);
+    px_testnode_init(&a, tmp, "a", px_test_free_port);
+    px_testnode_init(&b, tmp, "b", px_test_free_port);
+    ca = px_testnode_peer_config(NULL, pa, 1);
+    cb = px_testnode_peer_config(NULL, pb, 1);
     /* Both list each other, so both dial at once: exactly one connection must remain. */
-    node_start(&a, ca);
-    node_start(&b, cb);
-    wait_established(&a, &b, 1);
-    wait_established(&b, &a, 1);
+    px_testnode_start(&a, ca);
+    px_testnode_start(&b, cb);
+    px_testnode_wait_peers(&a, b.key, "established", 1, 3, WAIT_MS);
+    px_testnode_wait_peers(&b, a.key, "established", 1, 3, WAIT_MS);
     px_testd_praxis(&a.d, &r, NULL, 0, "status", "--json", NULL);
     cr_assert(strstr(r.out, "\"peers\":1") != NULL, "status: %s", r.out);
     px_run_free(&r);
@@ -229,75 +86,75 @@ Test(peers, two_nodes_connect_once)
     px_run_free(&r);
     /* A clean stop says bye. */
     cr_assert_eq(px_testd_stop(&b.d), 0);
-    wait_log(&a, "peer said bye");
+    px_testnode_wait_log(&a, "peer said bye", WAIT_MS);
     free(ca);
     free(cb);
-    node_free(&a);
-    node_free(&b);
+    px_testnode_free(&a);
+    px_testnode_free(&b);
 }
 
 Test(peers, chain_of_three_and_restart)
 {
-    struct node a, b, c;
-    struct node *pa[] = {&b}, *pb[] = {&a, &c}, *pc[] = {&b};
+    struct px_testnode a, b, c;
+    struct px_testnode *pa[] = {&b}, *pb[] = {&a, &c}, *pc[] = {&b};
     char *ca, *cb, *cc;
 
-    node_init(&a, "a");
-    node_init(&b, "b");
-    node_init(&c, "c");
-    ca = peer_config(NULL, pa, 1);
-    cb = peer_config(NULL, pb, 2);
-    cc = peer_config(NULL, pc, 1);
-    node_start(&a, ca);
-    node_start(&b, cb);
-    node_start(&c, cc);
-    wait_established(&a, &b, 1);
-    wait_established(&b, &a, 1);
-    wait_established(&b, &c, 1);
-    wait_established(&c, &b, 1);
-    cr_assert_eq(count_rows(&a, c.key, "established"), 0);
+    px_testnode_init(&a, tmp, "a", px_test_free_port);
+    px_testnode_init(&b, tmp, "b", px_test_free_port);
+    px_testnode_init(&c, tmp, "c", px_test_free_port);
+    ca = px_testnode_peer_config(NULL, pa, 1);
+    cb = px_testnode_peer_config(NULL, pb, 2);
+    cc = px_testnode_peer_config(NULL, pc, 1);
+    px_testnode_start(&a, ca);
+    px_testnode_start(&b, cb);
+    px_testnode_start(&c, cc);
+    px_testnode_wait_peers(&a, b.key, "established", 1, 3, WAIT_MS);
+    px_testnode_wait_peers(&b, a.key, "established", 1, 3, WAIT_MS);
+    px_testnode_wait_peers(&b, c.key, "established", 1, 3, WAIT_MS);
+    px_testnode_wait_peers(&c, b.key, "established", 1, 3, WAIT_MS);
+    cr_assert_eq(px_testd_count_peers(&a.d, c.key, "established"), 0);
 
     /* B goes away and comes back on the same directory and port: links come back. */
     cr_assert_eq(px_testd_stop(&b.d), 0);
     px_testd_restart(&b.d);
-    wait_established(&a, &b, 1);
-    wait_established(&c, &b, 1);
-    wait_established(&b, &a, 1);
-    wait_established(&b, &c, 1);
+    px_testnode_wait_peers(&a, b.key, "established", 1, 3, WAIT_MS);
+    px_testnode_wait_peers(&c, b.key, "established", 1, 3, WAIT_MS);
+    px_testnode_wait_peers(&b, a.key, "established", 1, 3, WAIT_MS);
+    px_testnode_wait_peers(&b, c.key, "established", 1, 3, WAIT_MS);
     free(ca);
     free(cb);
     free(cc);
-    node_free(&a);
-    node_free(&b);
-    node_free(&c);
+    px_testnode_free(&a);
+    px_testnode_free(&b);
+    px_testnode_free(&c);
 }
 
 Test(peers, refused_links_leave_the_node_serving)
 {
-    struct node a, b, other, stranger;
-    struct node *pa[] = {&b}, *pb[] = {&a}, *pto[] = {&a};
+    struct px_testnode a, b, other, stranger;
+    struct px_testnode *pa[] = {&b}, *pb[] = {&a}, *pto[] = {&a};
     char *ca, *cb, *co, *cs, *extra;
 
-    node_init(&a, "a");
-    node_init(&b, "b");
-    node_init(&other, "other");
-    node_init(&stranger, "stranger");
-    ca = peer_config("handshake_timeout = 1\nidle_timeout = 5\n", pa, 1);
-    cb = peer_config(NULL, pb, 1);
+    px_testnode_init(&a, tmp, "a", px_test_free_port);
+    px_testnode_init(&b, tmp, "b", px_test_free_port);
+    px_testnode_init(&other, tmp, "other", px_test_free_port);
+    px_testnode_init(&stranger, tmp, "stranger", px_test_free_port);
+    ca = px_testnode_peer_config("handshake_timeout = 1\nidle_timeout = 5\n", pa, 1);
+    cb = px_testnode_peer_config(NULL, pb, 1);
     cr_assert(asprintf(&extra, "network_key = %s\n", OTHER_NETKEY) > 0);
-    co = peer_config(extra, pto, 1);
-    cs = peer_config(NULL, pto, 1);
-    node_start(&a, ca);
-    node_start(&b, cb);
-    wait_established(&a, &b, 1);
+    co = px_testnode_peer_config(extra, pto, 1);
+    cs = px_testnode_peer_config(NULL, pto, 1);
+    px_testnode_start(&a, ca);
+    px_testnode_start(&b, cb);
+    px_testnode_wait_peers(&a, b.key, "established", 1, 3, WAIT_MS);
 
     /* Another network: fails at msg1, no reply. */
-    node_start(&other, co);
-    wait_log(&a, "msg1: EPROTO");
+    px_testnode_start(&other, co);
+    px_testnode_wait_log(&a, "msg1: EPROTO", WAIT_MS);
     /* A key A does not list (accept_unknown_peers = no): refused after msg3. */
-    node_start(&stranger, cs);
-    wait_log(&a, stranger.key);
-    wait_log(&a, "not on a peer line");
+    px_testnode_start(&stranger, cs);
+    px_testnode_wait_log(&a, stranger.key, WAIT_MS);
+    px_testnode_wait_log(&a, "not on a peer line", WAIT_MS);
 
     /* Garbage on the port, and a client that stalls half-way through msg1. */
     {
@@ -327,30 +184,30 @@ Test(peers, refused_links_leave_the_node_serving)
         close(g);
         close(h);
     }
-    wait_log(&a, "handshake not complete");
+    px_testnode_wait_log(&a, "handshake not complete", WAIT_MS);
 
     /* Through all of it A kept its link to B and kept serving. */
     status_ok(&a);
-    cr_assert_eq(count_rows(&a, b.key, "established"), 1);
-    cr_assert_eq(count_rows(&b, a.key, "established"), 1);
-    cr_assert_eq(count_rows(&a, other.key, "established"), 0);
-    cr_assert_eq(count_rows(&a, stranger.key, "established"), 0);
+    cr_assert_eq(px_testd_count_peers(&a.d, b.key, "established"), 1);
+    cr_assert_eq(px_testd_count_peers(&b.d, a.key, "established"), 1);
+    cr_assert_eq(px_testd_count_peers(&a.d, other.key, "established"), 0);
+    cr_assert_eq(px_testd_count_peers(&a.d, stranger.key, "established"), 0);
     free(extra);
     free(ca);
     free(cb);
     free(co);
     free(cs);
-    node_free(&a);
-    node_free(&b);
-    node_free(&other);
-    node_free(&stranger);
+    px_testnode_free(&a);
+    px_testnode_free(&b);
+    px_testnode_free(&other);
+    px_testnode_free(&stranger);
 }
 
 /* ---- A raw test peer that breaks the stream after a valid handshake ---- */
 
 /* Node a, with an honest peer b linked to it and a test peer's key on a peer line. */
 struct hostile {
-    struct node a, b;
+    struct px_testnode a, b;
     struct px_identity me;
     char *ca, *cb;
     struct px_wire_msg *msg;
@@ -359,7 +216,7 @@ struct hostile {
 static void
 hostile_start(struct hostile *h)
 {
-    struct node *pa[] = {&h->b}, *pb[] = {&h->a};
+    struct px_testnode *pa[] = {&h->b}, *pb[] = {&h->a};
     char mykey[65], *extra;
 
     memset(h, 0, sizeof(*h));
@@ -367,16 +224,16 @@ hostile_start(struct hostile *h)
     cr_assert_eq(px_crypto_init(), 0);
     cr_assert_eq(px_identity_generate(&h->me), 0);
     px_hex_encode(h->me.pk, PX_SIGN_PUBLICKEYBYTES, mykey);
-    node_init(&h->a, "a");
-    node_init(&h->b, "b");
+    px_testnode_init(&h->a, tmp, "a", px_test_free_port);
+    px_testnode_init(&h->b, tmp, "b", px_test_free_port);
     /* The test peer is allowed in (a peer line at a port nobody listens on). */
     cr_assert(asprintf(&extra, "peer = 127.0.0.1:%u %s\n", px_test_free_port(), mykey) > 0);
-    h->ca = peer_config(extra, pa, 1);
-    h->cb = peer_config(NULL, pb, 1);
+    h->ca = px_testnode_peer_config(extra, pa, 1);
+    h->cb = px_testnode_peer_config(NULL, pb, 1);
     free(extra);
-    node_start(&h->a, h->ca);
-    node_start(&h->b, h->cb);
-    wait_established(&h->a, &h->b, 1);
+    px_testnode_start(&h->a, h->ca);
+    px_testnode_start(&h->b, h->cb);
+    px_testnode_wait_peers(&h->a, h->b.key, "established", 1, 3, WAIT_MS);
 }
 
 /* Connects the test peer to a and sends a hello of this version. */
@@ -418,10 +275,10 @@ hostile_expect_close(struct hostile *h, struct px_rawpeer *rp, int code, const c
     cr_assert(bye, "the node closed without a bye");
     cr_assert(px_rawpeer_wait_closed(rp), "the node kept the connection open");
     px_rawpeer_close(rp);
-    wait_log(&h->a, logged);
+    px_testnode_wait_log(&h->a, logged, WAIT_MS);
     status_ok(&h->a);
-    wait_established(&h->a, &h->b, 1);
-    wait_established(&h->b, &h->a, 1);
+    px_testnode_wait_peers(&h->a, h->b.key, "established", 1, 3, WAIT_MS);
+    px_testnode_wait_peers(&h->b, h->a.key, "established", 1, 3, WAIT_MS);
 }
 
 static void
@@ -431,8 +288,8 @@ hostile_free(struct hostile *h)
     free(h->ca);
     free(h->cb);
     free(h->msg);
-    node_free(&h->a);
-    node_free(&h->b);
+    px_testnode_free(&h->a);
+    px_testnode_free(&h->b);
 }
 
 /* A ping, sealed as one frame into out; returns the frame's length. */

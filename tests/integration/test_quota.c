@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -29,6 +28,7 @@
 #include "protocol/wire.h"
 #include "util/daemon_util.h"
 #include "util/rawpeer.h"
+#include "util/testnode.h"
 
 #define WAIT_MS 30000
 /* The small quota both tests configure, and the catch-up that must not trip it. */
@@ -54,90 +54,10 @@ teardown(void)
 
 TestSuite(quota, .init = setup, .fini = teardown, .timeout = 120);
 
-struct node {
-    struct px_testd d;
-    char *dir;
-    char key[65];
-    uint16_t port;
-    char listen[32];
-};
-
-/* The interval between two polls of a condition that has its own deadline. */
-static void
-poll_interval(void)
-{
-    struct timespec ts = {0, 50 * 1000 * 1000};
-
-    nanosleep(&ts, NULL);
-}
-
-/* Creates the node's identity (a first start) and picks its port. */
-static void
-node_init(struct node *n, const char *name)
-{
-    struct px_run r;
-    json_error_t jerr;
-    json_t *o;
-
-    memset(n, 0, sizeof(*n));
-    cr_assert(asprintf(&n->dir, "%s/%s", tmp, name) > 0);
-    px_testd_start(&n->d, n->dir);
-    px_testd_praxis(&n->d, &r, NULL, 0, "status", "--json", NULL);
-    cr_assert_eq(r.status, 0, "status: %s", r.err);
-    o = json_loads(r.out, 0, &jerr);
-    cr_assert_not_null(o);
-    snprintf(n->key, sizeof(n->key), "%s", json_string_value(json_object_get(o, "public_key")));
-    json_decref(o);
-    px_run_free(&r);
-    px_testd_free(&n->d);
-    n->port = px_test_free_port();
-    snprintf(n->listen, sizeof(n->listen), "127.0.0.1:%u", n->port);
-}
-
-static void
-node_start(struct node *n, const char *config)
-{
-    struct px_testd_options opt = {.listen = n->listen, .config = config};
-
-    px_testd_start_opts(&n->d, n->dir, &opt);
-}
-
-static void
-node_free(struct node *n)
-{
-    px_testd_free(&n->d);
-    free(n->dir);
-}
-
-static bool
-log_has(const struct node *n, const char *text)
-{
-    char *log = px_testd_log(&n->d);
-    bool found = strstr(log, text) != NULL;
-
-    free(log);
-    return found;
-}
-
-static void
-wait_log(const struct node *n, const char *text)
-{
-    int64_t deadline = px_testd_now_ms() + WAIT_MS;
-    char *log;
-
-    while (px_testd_now_ms() < deadline) {
-        if (log_has(n, text)) {
-            return;
-        }
-        poll_interval();
-    }
-    log = px_testd_log(&n->d);
-    cr_assert_fail("node %s: no \"%s\" in the log:\n%s", n->dir, text, log);
-}
-
 /* The `peers --json` row of the peer with key hex: its duplicates counter and state. */
 static bool
-peer_row(const struct node *n, const char *hex, uint64_t *duplicates, char *state, size_t cap)
+peer_row(const struct px_testnode *n, const char *hex, uint64_t *duplicates, char *state,
+         size_t cap)
 {
     struct px_run r;
     bool found = false;
@@ -164,7 +84,7 @@ peer_row(const struct node *n, const char *hex, uint64_t *duplicates, char *stat
 
 /* Publishes one case with this title; returns its id in id[65]. */
 static void
-publish(const struct node *n, const char *title, char id[65])
+publish(const struct px_testnode *n, const char *title, char id[65])
 {
     struct px_run r;
     char *text;
@@ -203,7 +123,7 @@ send_copies(struct px_rawpeer *rp, struct px_wire_msg *msg, const uint8_t *raw, 
 
 Test(quota, unsolicited_records_over_the_quota_get_the_peer_dropped)
 {
-    struct node a;
+    struct px_testnode a;
     struct px_identity me;
     struct px_rawpeer rp;
     struct px_wire_msg *msg = calloc(1, sizeof(*msg));
@@ -218,11 +138,11 @@ Test(quota, unsolicited_records_over_the_quota_get_the_peer_dropped)
     cr_assert_eq(px_crypto_init(), 0);
     cr_assert_eq(px_identity_generate(&me), 0);
     px_hex_encode(me.pk, PX_SIGN_PUBLICKEYBYTES, mykey);
-    node_init(&a, "a");
+    px_testnode_init(&a, tmp, "a", px_test_free_port);
     /* The test peer is on a peer line (at a port nobody listens on). */
     cr_assert(asprintf(&conf, "[network]\nquota_records = %d\npeer = 127.0.0.1:%u %s\n", QUOTA,
                        px_test_free_port(), mykey) > 0);
-    node_start(&a, conf);
+    px_testnode_start(&a, conf);
     publish(&a, "Held by the node", id_hex);
     cr_assert_eq(px_hex_decode(id_hex, 64, id, sizeof(id)), 0);
 
@@ -258,11 +178,11 @@ Test(quota, unsolicited_records_over_the_quota_get_the_peer_dropped)
         if (dups >= QUOTA) {
             break;
         }
-        poll_interval();
+        px_testd_poll_pause();
     }
     cr_assert_eq(dups, QUOTA, "the node counted %llu duplicates", (unsigned long long)dups);
     cr_assert_str_eq(state, "established", "dropped at the quota, not over it");
-    cr_assert(!log_has(&a, "over its quota"));
+    cr_assert(!px_testd_log_has(&a.d, "over its quota"));
 
     /* One more: over the quota. The node says why in its bye, logs it and closes. */
     send_copies(&rp, msg, raw, len, 1);
@@ -280,9 +200,9 @@ Test(quota, unsolicited_records_over_the_quota_get_the_peer_dropped)
         }
     }
     cr_assert(px_rawpeer_wait_closed(&rp), "the node kept the copier connected");
-    wait_log(&a, why);
+    px_testnode_wait_log(&a, why, WAIT_MS);
     /* It was dropped for the quota, not for the records: nothing of them was a fault. */
-    cr_assert(!log_has(&a, "sent invalid records"));
+    cr_assert(!px_testd_log_has(&a.d, "sent invalid records"));
     cr_assert_eq(px_testd_records(&a.d), 1);
 
     free(raw);
@@ -290,7 +210,7 @@ Test(quota, unsolicited_records_over_the_quota_get_the_peer_dropped)
     px_identity_wipe(&me);
     free(conf);
     free(msg);
-    node_free(&a);
+    px_testnode_free(&a);
 }
 
 /* Writes n cases as JSON Lines to path. */
@@ -313,7 +233,7 @@ write_cases(const char *path, int n)
 
 Test(quota, catch_up_larger_than_the_quota_completes)
 {
-    struct node a, b;
+    struct px_testnode a, b;
     struct px_run r;
     char *ca, *cb, *path, *export_path;
     uint8_t *exported;
@@ -321,11 +241,11 @@ Test(quota, catch_up_larger_than_the_quota_completes)
     int64_t deadline;
     uint64_t got = 0;
 
-    node_init(&a, "a");
-    node_init(&b, "b");
+    px_testnode_init(&a, tmp, "a", px_test_free_port);
+    px_testnode_init(&b, tmp, "b", px_test_free_port);
     /* B holds CATCH_UP records before A ever connects: no push can bring them. */
     cr_assert(asprintf(&cb, "[network]\npeer = 127.0.0.1:%u %s\n", a.port, a.key) > 0);
-    node_start(&b, cb);
+    px_testnode_start(&b, cb);
     cr_assert(asprintf(&path, "%s/cases.jsonl", tmp) > 0);
     write_cases(path, CATCH_UP);
     px_testd_praxis(&b.d, &r, NULL, 0, "publish", "--json", path, NULL);
@@ -344,27 +264,27 @@ Test(quota, catch_up_larger_than_the_quota_completes)
     cr_assert(asprintf(&ca,
                        "[network]\nquota_records = %d\nquota_bytes = %d\npeer = 127.0.0.1:%u %s\n",
                        QUOTA, QUOTA_BYTES, b.port, b.key) > 0);
-    node_start(&a, ca);
+    px_testnode_start(&a, ca);
     deadline = px_testd_now_ms() + WAIT_MS;
     while (px_testd_now_ms() < deadline && (got = px_testd_records(&a.d)) < CATCH_UP) {
-        cr_assert(!log_has(&a, "over its quota"), "A dropped its only source");
-        poll_interval();
+        cr_assert(!px_testd_log_has(&a.d, "over its quota"), "A dropped its only source");
+        px_testd_poll_pause();
     }
     cr_assert_eq(got, CATCH_UP, "A caught up %llu of %d records", (unsigned long long)got,
                  CATCH_UP);
     /* The records came by anti-entropy (A asked for them), and nobody was dropped. */
-    cr_assert(log_has(&a, "reconciled") || log_has(&b, "reconciled"));
-    cr_assert(!log_has(&a, "over its quota"));
-    cr_assert(!log_has(&b, "over its quota"));
-    cr_assert(!log_has(&a, "closing (protocol error"));
+    cr_assert(px_testd_log_has(&a.d, "reconciled") || px_testd_log_has(&b.d, "reconciled"));
+    cr_assert(!px_testd_log_has(&a.d, "over its quota"));
+    cr_assert(!px_testd_log_has(&b.d, "over its quota"));
+    cr_assert(!px_testd_log_has(&a.d, "closing (protocol error"));
 
     free(exported);
     free(export_path);
     free(path);
     free(ca);
     free(cb);
-    node_free(&a);
-    node_free(&b);
+    px_testnode_free(&a);
+    px_testnode_free(&b);
 }
 
 /*
@@ -375,18 +295,18 @@ Test(quota, catch_up_larger_than_the_quota_completes)
  */
 Test(quota, catch_up_past_max_pending_wants_does_not_wait_for_the_next_sync)
 {
-    struct node a, b;
+    struct px_testnode a, b;
     struct px_run r;
     char *ca, *cb, *path;
     int64_t deadline;
     uint64_t got = 0;
     char *log, *blog;
 
-    node_init(&a, "a");
-    node_init(&b, "b");
+    px_testnode_init(&a, tmp, "a", px_test_free_port);
+    px_testnode_init(&b, tmp, "b", px_test_free_port);
     cr_assert(asprintf(&cb, "[network]\nsync_interval = 3600\npeer = 127.0.0.1:%u %s\n", a.port,
                        a.key) > 0);
-    node_start(&b, cb);
+    px_testnode_start(&b, cb);
     cr_assert(asprintf(&path, "%s/cases.jsonl", tmp) > 0);
     write_cases(path, CATCH_UP);
     px_testd_praxis(&b.d, &r, NULL, 0, "publish", "--json", path, NULL);
@@ -397,10 +317,10 @@ Test(quota, catch_up_past_max_pending_wants_does_not_wait_for_the_next_sync)
                        "[network]\nsync_interval = 3600\nmax_pending_wants = 16\n"
                        "peer = 127.0.0.1:%u %s\n",
                        b.port, b.key) > 0);
-    node_start(&a, ca);
+    px_testnode_start(&a, ca);
     deadline = px_testd_now_ms() + WAIT_MS;
     while (px_testd_now_ms() < deadline && (got = px_testd_records(&a.d)) < CATCH_UP) {
-        poll_interval();
+        px_testd_poll_pause();
     }
     cr_assert_eq(got, CATCH_UP, "A caught up %llu of %d records", (unsigned long long)got,
                  CATCH_UP);
@@ -417,6 +337,6 @@ Test(quota, catch_up_past_max_pending_wants_does_not_wait_for_the_next_sync)
     free(path);
     free(ca);
     free(cb);
-    node_free(&a);
-    node_free(&b);
+    px_testnode_free(&a);
+    px_testnode_free(&b);
 }

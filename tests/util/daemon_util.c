@@ -405,6 +405,51 @@ px_testd_records(const struct px_testd *d)
     return n;
 }
 
+void
+px_testd_poll_pause(void)
+{
+    struct timespec ts = {0, PX_TESTD_POLL_MS * 1000 * 1000};
+
+    nanosleep(&ts, NULL);
+}
+
+bool
+px_testd_log_has(const struct px_testd *d, const char *needle)
+{
+    char *log = px_testd_log(d);
+    bool found = strstr(log, needle) != NULL;
+
+    free(log);
+    return found;
+}
+
+int
+px_testd_count_peers(const struct px_testd *d, const char *key, const char *state)
+{
+    struct px_run r;
+    int count = 0;
+    char *line, *save = NULL;
+
+    px_testd_praxis(d, &r, NULL, 0, "peers", "--json", NULL);
+    cr_assert_eq(r.status, 0, "peers: %s", r.err);
+    for (line = strtok_r(r.out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        json_error_t jerr;
+        json_t *o = json_loads(line, 0, &jerr);
+        const char *k, *s;
+
+        cr_assert_not_null(o, "not JSON: %s", line);
+        k = json_string_value(json_object_get(o, "public_key"));
+        s = json_string_value(json_object_get(o, "state"));
+        if ((key == NULL || (k != NULL && strcmp(k, key) == 0)) &&
+            (state == NULL || (s != NULL && strcmp(s, state) == 0))) {
+            count++;
+        }
+        json_decref(o);
+    }
+    px_run_free(&r);
+    return count;
+}
+
 int
 px_testd_connect(const struct px_testd *d)
 {

@@ -161,4 +161,23 @@ void px_child_free(struct px_child *c);
 /* Monotonic milliseconds, for deadlines and timings. */
 int64_t px_testd_now_ms(void);
 
+/* The pause between two readings of a condition that is polled against a deadline. */
+#define PX_TESTD_POLL_MS 50
+
+/*
+ * Sleeps PX_TESTD_POLL_MS. Only for use inside a bounded polling loop (each reading may
+ * spawn praxis, so this leaves the loaded cores to the daemons); never as a wait by itself.
+ */
+void px_testd_poll_pause(void);
+
+/* Does the daemon's log so far contain needle? */
+bool px_testd_log_has(const struct px_testd *d, const char *needle);
+
+/*
+ * The rows of `praxis peers --json` whose public_key is key (NULL: any row, with a key or
+ * not) and whose state is state (NULL: any state). Fails the test if praxis fails or a
+ * row is not JSON.
+ */
+int px_testd_count_peers(const struct px_testd *d, const char *key, const char *state);
+
 #endif

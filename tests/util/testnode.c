@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/* testnode.c - see testnode.h. */
+#include "testnode.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+
+#define MAX_WAIT_NODES 16
+
+void
+px_testnode_init(struct px_testnode *n, const char *parent, const char *name,
+                 uint16_t (*pick_port)(void))
+{
+    struct px_run r;
+    json_error_t jerr;
+    json_t *o;
+
+    memset(n, 0, sizeof(*n));
+    cr_assert(asprintf(&n->dir, "%s/%s", parent, name) > 0);
+    px_testd_start(&n->d, n->dir);
+    px_testd_praxis(&n->d, &r, NULL, 0, "status", "--json", NULL);
+    cr_assert_eq(r.status, 0, "status: %s", r.err);
+    o = json_loads(r.out, 0, &jerr);
+    cr_assert_not_null(o);
+    snprintf(n->key, sizeof(n->key), "%s", json_string_value(json_object_get(o, "public_key")));
+    json_decref(o);
+    px_run_free(&r);
+    px_testd_free(&n->d);
+    n->port = pick_port();
+    snprintf(n->listen, sizeof(n->listen), "127.0.0.1:%u", n->port);
+}
+
+void
+px_testnode_start(struct px_testnode *n, const char *config)
+{
+    struct px_testd_options opt = {.listen = n->listen, .config = config};
+
+    if (opt.config == NULL) {
+        opt.config = n->conf;
+    }
+    px_testd_start_opts(&n->d, n->dir, &opt);
+}
+
+void
+px_testnode_free(struct px_testnode *n)
+{
+    px_testd_free(&n->d);
+    free(n->dir);
+    free(n->conf);
+    n->dir = NULL;
+    n->conf = NULL;
+}
+
+void
+px_testnode_add_peer(struct px_testnode *n, const struct px_testnode *p)
+{
+    char *next;
+
+    cr_assert(asprintf(&next, "%speer = 127.0.0.1:%u %s\n",
+                       n->conf != NULL ? n->conf : "[network]\n", p->port, p->key) > 0);
+    free(n->conf);
+    n->conf = next;
+}
+
+char *
+px_testnode_peer_config(const char *extra, struct px_testnode *const *peers, size_t np)
+{
+    char *text = NULL, *next;
+
+    cr_assert(asprintf(&text, "[network]\n%s", extra != NULL ? extra : "") > 0);
+    for (size_t i = 0; i < np; i++) {
+        cr_assert(
+            asprintf(&next, "%speer = 127.0.0.1:%u %s\n", text, peers[i]->port, peers[i]->key) > 0);
+        free(text);
+        text = next;
+    }
+    return text;
+}
+
+void
+px_testnode_wait_log(const struct px_testnode *n, const char *text, int timeout_ms)
+{
+    int64_t deadline = px_testd_now_ms() + timeout_ms;
+    char *log = NULL;
+
+    while (px_testd_now_ms() < deadline) {
+        free(log);
+        log = px_testd_log(&n->d);
+        if (strstr(log, text) != NULL) {
+            free(log);
+            return;
+        }
+        px_testd_poll_pause();
+    }
+    if (log == NULL) {
+        log = px_testd_log(&n->d);
+    }
+    cr_assert_fail("node %s: no \"%s\" in the log:\n%s", n->dir, text, log);
+}
+
+void
+px_testnode_wait_peers(const struct px_testnode *n, const char *key, const char *state, int want,
+                       int readings, int timeout_ms)
+{
+    int64_t deadline = px_testd_now_ms() + timeout_ms;
+    int got = -1, stable = 0;
+    char *log;
+
+    while (px_testd_now_ms() < deadline) {
+        got = px_testd_count_peers(&n->d, key, state);
+        stable = got == want ? stable + 1 : 0;
+        if (stable >= readings) {
+            return;
+        }
+        px_testd_poll_pause();
+    }
+    log = px_testd_log(&n->d);
+    cr_assert_fail("node %s: %d rows for %.16s in %s, want %d; log:\n%s", n->dir, got,
+                   key != NULL ? key : "any key", state != NULL ? state : "any state", want, log);
+}
+
+int64_t
+px_testnode_wait_records(struct px_testnode *const *nodes, size_t n, uint64_t want, int timeout_ms,
+                         size_t *lagging)
+{
+    int64_t start = px_testd_now_ms(), deadline = start + timeout_ms;
+    bool done[MAX_WAIT_NODES] = {false};
+    size_t left = n;
+
+    cr_assert_leq(n, MAX_WAIT_NODES);
+    while (left > 0 && px_testd_now_ms() < deadline) {
+        for (size_t i = 0; i < n; i++) {
+            if (!done[i] && px_testd_records(&nodes[i]->d) == want) {
+                done[i] = true;
+                left--;
+            }
+        }
+        if (left > 0) {
+            px_testd_poll_pause();
+        }
+    }
+    for (size_t i = 0; i < n && left > 0; i++) {
+        if (!done[i]) {
+            *lagging = i;
+            return -1;
+        }
+    }
+    return px_testd_now_ms() - start;
+}
