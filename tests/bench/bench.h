@@ -18,6 +18,10 @@
 
 struct bench_report;
 
+/* How long the load suite runs, in seconds, normally and with --quick. */
+#define BENCH_LOAD_SECONDS       300
+#define BENCH_LOAD_QUICK_SECONDS 20
+
 /* How many network sizes --nodes may list. */
 #define BENCH_MAX_NODE_COUNTS 4
 
@@ -55,5 +59,6 @@ int bench_daemon_run(const struct bench_opts *opts, struct bench_report *rep);
 int bench_link_run(const struct bench_opts *opts, struct bench_report *rep);
 int bench_replication_run(const struct bench_opts *opts, struct bench_report *rep);
 int bench_reconcile_run(const struct bench_opts *opts, struct bench_report *rep);
+int bench_load_run(const struct bench_opts *opts, struct bench_report *rep);
 
 #endif

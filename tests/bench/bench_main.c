@@ -8,7 +8,8 @@
  * --out FILE receives JSON Lines (bench_report.h). The daemon suite runs praxisd from the
  * directory this program is in, talks to it over a Unix socket in a temporary directory
  * and removes that directory at the end. The replication suite runs several praxisd that
- * link to each other over TCP on 127.0.0.1 only; nothing else touches the network.
+ * link to each other over TCP on 127.0.0.1 only, and the load suite one praxisd that
+ * peers of this process dial on 127.0.0.1; nothing else touches the network.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -48,6 +49,8 @@ static const struct bench_suite suites[] = {
     {"reconcile", NULL,
      "anti-entropy in memory: bytes and round trips between two 100k-record indexes",
      bench_reconcile_run},
+    {"load", NULL, "one praxisd, 64 peers pushing 200 records/s for 5 min: latency, RSS, CPU",
+     bench_load_run},
 };
 
 #define N_SUITES (sizeof(suites) / sizeof(suites[0]))
@@ -69,9 +72,11 @@ usage(FILE *f)
             "  --converge-records N\n"
             "               records published in those networks (default %d; %d with --quick)\n"
             "  --only NAME  run only this suite, or only this group of a suite\n"
+            "  (the load suite runs %d s, %d s with --quick; the environment variables\n"
+            "  PRAXIS_BENCH_LOAD_SECONDS, _RATE, _PEERS and _WARMUP change it)\n"
             "suites (groups):\n",
             QUICK_RECORDS, DEFAULT_RECORDS, MIN_NODES, MAX_NODES, BENCH_MAX_NODE_COUNTS,
-            DEFAULT_NODES, QUICK_NODES, DEFAULT_CONVERGE_RECORDS, QUICK_CONVERGE_RECORDS);
+            DEFAULT_NODES, QUICK_NODES, DEFAULT_CONVERGE_RECORDS, QUICK_CONVERGE_RECORDS, 300, 20);
     for (size_t i = 0; i < N_SUITES; i++) {
         fprintf(f, "  %-11s  %s\n", suites[i].name, suites[i].help);
         if (suites[i].groups != NULL) {

@@ -50,7 +50,11 @@ fail(struct px_rawpeer *rp, const char *fmt, ...)
     return -1;
 }
 
-/* Waits until fd has events (POLLIN/POLLOUT) or the deadline passes: 1, 0 on timeout, -1. */
+/*
+ * Waits until fd has events (POLLIN/POLLOUT) or the deadline passes: 1, 0 on timeout, -1.
+ * A deadline already passed still looks once without waiting, so a timeout of 0 takes what
+ * is there (px_rawpeer_read_msg driven by the caller's own poll loop).
+ */
 static int
 wait_fd(int fd, short events, int64_t deadline)
 {
@@ -59,10 +63,7 @@ wait_fd(int fd, short events, int64_t deadline)
         int64_t left = deadline - now_ms();
         int n;
 
-        if (left <= 0) {
-            return 0;
-        }
-        n = poll(&pfd, 1, (int)left);
+        n = poll(&pfd, 1, left > 0 ? (int)left : 0);
         if (n < 0 && errno == EINTR) {
             continue;
         }

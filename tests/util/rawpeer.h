@@ -75,7 +75,9 @@ int px_rawpeer_write_msg(struct px_rawpeer *rp, const struct px_wire_msg *msg);
  * Receives the node's next wire message into msg (which borrows the peer's buffer until
  * the next call) within timeout_ms: 0; 1 when the node ended the stream (goodbye or EOF)
  * first; -2 on a timeout; -1 with rp->err on a stream that does not open or decode, or a
- * read error (a reset is reported as the end of the stream: 1).
+ * read error (a reset is reported as the end of the stream: 1). A timeout_ms of 0 never
+ * waits: it returns a message already buffered or readable now, else -2, so a program that
+ * polls many peers itself can drain a readable one by calling this until -2.
  */
 int px_rawpeer_read_msg(struct px_rawpeer *rp, struct px_wire_msg *msg, int timeout_ms);
 
