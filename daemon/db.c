@@ -12,6 +12,10 @@
 
 /* WAL pages (4 KiB) past which the writer empties the WAL itself: 64 MiB. */
 #define DB_WAL_LIMIT_PAGES 16384
+/* WAL pages (4 KiB) a commit must leave before a reader checkpoints: 4 MiB, SQLite's own
+ * default. Checkpointing after every small commit (a record pushed by a peer) cost a few
+ * fsyncs a record. */
+#define DB_CKPT_PAGES 1000
 /* Items one transaction takes at most; a longer queue is committed in several. */
 #define DB_MAX_BATCH_ITEMS 4096
 
@@ -183,13 +187,13 @@ ckpt_done(void *arg, int rc)
 /*
  * Checkpoints. SQLite would checkpoint on the committing connection, a few fsyncs while
  * every publisher waits; here a reader copies the WAL into the database in the thread
- * pool after each commit, one checkpoint at a time (commits during one ask for another
- * after it), while the writer goes on. Such a PASSIVE checkpoint never catches up with a
- * writer that commits back to back, so the WAL would never restart from its beginning
- * during a long import and would grow without bound. So once a commit leaves it past
- * the WAL limit (64 MiB), the next write job first empties it (TRUNCATE), with the writer
- * otherwise idle and no reader checkpoint running: most frames have already been copied,
- * so that costs about one fsync of the database and one truncate.
+ * pool after a commit that leaves DB_CKPT_PAGES or more in the WAL, one checkpoint at a
+ * time (commits during one ask for another after it), while the writer goes on. Such a PASSIVE
+ * checkpoint never catches up with a writer that commits back to back, so the WAL would never
+ * restart from its beginning during a long import and would grow without bound. So once a commit
+ * leaves it past the WAL limit (64 MiB), the next write job first empties it (TRUNCATE), with the
+ * writer otherwise idle and no reader checkpoint running: most frames have already been copied, so
+ * that costs about one fsync of the database and one truncate.
  */
 static void
 request_checkpoint(struct px_db *db)
@@ -260,7 +264,7 @@ write_after(uv_work_t *req, int status)
     if (job->rc == 0 && job->max_rowid > 0 && db->on_commit != NULL) {
         db->on_commit(db->commit_arg, job->max_rowid);
     }
-    if (job->rc == 0 && !db->closing) {
+    if (job->rc == 0 && !db->closing && job->wal_pages >= DB_CKPT_PAGES) {
         request_checkpoint(db);
     }
     free(job->items);

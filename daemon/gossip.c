@@ -29,6 +29,7 @@
 #include "store.h"
 
 #define GOSSIP_TICK_MS 1000
+#define ANNOUNCE_MS    20    /* new ids wait this long to leave together in one announce */
 #define WANT_WINDOW_MS 10000 /* an id asked from one peer is not asked from another sooner */
 #define WANT_EXPIRE_MS 60000 /* an unanswered want is forgotten */
 #define WANT_DONE_MS   60000 /* late copies of an id we received still count as asked for */
@@ -105,6 +106,10 @@ struct px_gossip_link {
     bool backlog_lost;  /* ids were left out: reconcile again once the backlog is done */
     bool resync;        /* reconcile as soon as the wants to this peer are answered */
     uint64_t delivered; /* uv_now of the last record it sent that we had asked it for */
+    /* Ids stored since the last announce to it (up to PX_WIRE_MAX_IDS): one message per
+     * ANNOUNCE_MS or per full message instead of one per commit. */
+    uint8_t *ann;
+    size_t ann_n;
 };
 
 struct px_gossip {
@@ -112,6 +117,8 @@ struct px_gossip {
     uv_loop_t *loop;
     uv_timer_t tick;
     bool tick_init;
+    uv_timer_t ann_timer; /* flushes the links' pending announces */
+    bool ann_init, ann_armed;
     struct px_gossip_link *links;
     uint64_t next_no;
     uint64_t sync_interval_ms;
@@ -133,6 +140,7 @@ link_unref(struct px_gossip_link *l)
     if (--l->refs == 0) {
         free(l->serve);
         free(l->backlog);
+        free(l->ann);
         px_negentropy_free(l->ne);
         free(l);
     }
@@ -1123,13 +1131,34 @@ on_reconcile(struct px_gossip_link *l, const struct px_wire_msg *msg)
 
 /* ---- Commits ---- */
 
+/* Sends l the ids gathered for it. */
+static void
+announce_flush(struct px_gossip_link *l)
+{
+    if (l->ann_n > 0 && l->peer != NULL) {
+        send_ids(l, PX_WIRE_ANNOUNCE, l->ann, l->ann_n);
+    }
+    l->ann_n = 0;
+}
+
+static void
+on_announce_timer(uv_timer_t *t)
+{
+    struct px_gossip *g = t->data;
+    struct px_gossip_link *l, *next;
+
+    g->ann_armed = false;
+    for (l = g->links; l != NULL; l = next) {
+        next = l->next;
+        announce_flush(l);
+    }
+}
+
 static void
 on_items(void *arg, struct px_store_item *const *items, size_t n)
 {
     struct px_gossip *g = arg;
     struct px_gossip_link *l, *next;
-    uint8_t *ids;
-    size_t k;
 
     for (size_t i = 0; i < n; i++) {
         const struct px_store_item *it = items[i];
@@ -1157,21 +1186,28 @@ on_items(void *arg, struct px_store_item *const *items, size_t n)
             g->index = NULL;
         }
     }
-    if (g->links == NULL || (ids = malloc(n * PX_ID_BYTES + 1)) == NULL) {
-        return;
-    }
+    /* Push: each new id goes to every link but the one it came from, gathered for up to
+     * ANNOUNCE_MS so that a stream of small commits (records pushed one at a time by many
+     * peers) costs each link one message per interval, not one per commit. */
     for (l = g->links; l != NULL; l = next) {
         next = l->next;
-        k = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (items[i]->result == 0 && items[i]->origin != l->no) {
-                memcpy(ids + k * PX_ID_BYTES, items[i]->rec.id, PX_ID_BYTES);
-                k++;
+        for (size_t i = 0; i < n && l->peer != NULL; i++) {
+            if (items[i]->result != 0 || items[i]->origin == l->no) {
+                continue;
+            }
+            if (l->ann == NULL && (l->ann = malloc(PX_WIRE_MAX_IDS * PX_ID_BYTES)) == NULL) {
+                abort(); /* a fixed-size allocation */
+            }
+            memcpy(l->ann + l->ann_n * PX_ID_BYTES, items[i]->rec.id, PX_ID_BYTES);
+            if (++l->ann_n == PX_WIRE_MAX_IDS) {
+                announce_flush(l);
             }
         }
-        send_ids(l, PX_WIRE_ANNOUNCE, ids, k);
+        if (l->ann_n > 0 && !g->ann_armed && g->ann_init) {
+            g->ann_armed = true;
+            uv_timer_start(&g->ann_timer, on_announce_timer, ANNOUNCE_MS, 0);
+        }
     }
-    free(ids);
 }
 
 /* ---- Timer ---- */
@@ -1249,6 +1285,9 @@ px_gossip_new(struct px_daemon *d, const struct px_config *cfg, struct px_gossip
         px_log_info("gossip: reconciliation index of %zu records (%zu bytes)",
                     px_negentropy_storage_size(g->index), px_negentropy_storage_memory(g->index));
     }
+    uv_timer_init(g->loop, &g->ann_timer);
+    g->ann_timer.data = g;
+    g->ann_init = true;
     uv_timer_init(g->loop, &g->tick);
     g->tick.data = g;
     g->tick_init = true;
@@ -1267,6 +1306,10 @@ tick_on_close(uv_handle_t *h)
 void
 px_gossip_stop(struct px_gossip *g)
 {
+    if (g != NULL && g->ann_init) {
+        g->ann_init = false;
+        uv_close((uv_handle_t *)&g->ann_timer, tick_on_close);
+    }
     if (g != NULL && g->tick_init) {
         g->tick_init = false;
         uv_close((uv_handle_t *)&g->tick, tick_on_close);
