@@ -42,7 +42,6 @@
  */
 #include <sys/stat.h>
 
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -827,28 +826,9 @@ run_footprint(struct dbench *b, struct bench_report *rep)
 /* ---- Set-up and tear-down ---- */
 
 static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    if (remove(path) != 0) {
-        fprintf(stderr, "praxis-bench: cannot remove %s\n", path);
-    }
-    return 0;
-}
-
-static int
 make_dir(struct dbench *b)
 {
-    const char *tmp = getenv("TMPDIR");
-
-    if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > 60) {
-        tmp = "/tmp"; /* the socket path must fit in sun_path */
-    }
-    snprintf(b->dir, sizeof(b->dir), "%s/praxis-bench.XXXXXX", tmp);
-    if (mkdtemp(b->dir) == NULL) {
-        fprintf(stderr, "praxis-bench: mkdtemp %s failed\n", b->dir);
+    if (bench_workdir_make(b->dir, sizeof(b->dir)) != 0) {
         return -1;
     }
     b->have_dir = true;
@@ -895,10 +875,8 @@ tear_down(struct dbench *b)
     }
     bench_bare_close(b->bare);
     bench_corpus_free(b->corpus);
-    if (b->have_dir && getenv("PRAXIS_BENCH_KEEP") != NULL) {
-        fprintf(stderr, "praxis-bench: PRAXIS_BENCH_KEEP is set: keeping %s\n", b->dir);
-    } else if (b->have_dir) {
-        nftw(b->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (b->have_dir) {
+        bench_workdir_done(b->dir);
     }
     free(b->req);
     return rc;

@@ -46,7 +46,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -370,19 +369,13 @@ make_identity(uint32_t no, struct px_identity *id)
 static int
 start_daemon(struct lbench *b)
 {
-    const char *tmp = getenv("TMPDIR");
     struct bench_praxisd_opts o = {.config = b->conf, .listen = NULL, .log_level = "info"};
     struct px_identity id;
     char path[4300];
     FILE *f;
     int rc, bad;
 
-    if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > 60) {
-        tmp = "/tmp"; /* the socket path must fit in sun_path */
-    }
-    snprintf(b->dir, sizeof(b->dir), "%s/praxis-bench.XXXXXX", tmp);
-    if (mkdtemp(b->dir) == NULL) {
-        fprintf(stderr, "praxis-bench: mkdtemp %s failed\n", b->dir);
+    if (bench_workdir_make(b->dir, sizeof(b->dir)) != 0) {
         return -1;
     }
     b->have_dir = true;
@@ -438,18 +431,6 @@ status(struct lbench *b, struct px_api_node_status *st)
     }
     *st = res->status;
     st->version = (struct px_str){NULL, 0}; /* borrowed from the frame */
-    return 0;
-}
-
-static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    if (remove(path) != 0) {
-        fprintf(stderr, "praxis-bench: cannot remove %s\n", path);
-    }
     return 0;
 }
 
@@ -1212,10 +1193,8 @@ bench_load_run(const struct bench_opts *opts, struct bench_report *rep)
     if (bench_praxisd_stop(b->d) != 0) {
         rc = -1;
     }
-    if (b->have_dir && getenv("PRAXIS_BENCH_KEEP") != NULL) {
-        fprintf(stderr, "praxis-bench: PRAXIS_BENCH_KEEP is set: keeping %s\n", b->dir);
-    } else if (b->have_dir) {
-        nftw(b->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (b->have_dir) {
+        bench_workdir_done(b->dir);
     }
     bench_corpus_free(b->corpus);
     free(b->recs);

@@ -3,12 +3,14 @@
 #include "bench_praxisd.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -19,6 +21,44 @@
 #include <unistd.h>
 
 #include "protocol/err.h"
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    if (remove(path) != 0) {
+        fprintf(stderr, "praxis-bench: cannot remove %s\n", path);
+    }
+    return 0;
+}
+
+int
+bench_workdir_make(char *dir, size_t cap)
+{
+    const char *tmp = getenv("TMPDIR");
+
+    if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > 60) {
+        tmp = "/tmp"; /* the socket paths must fit in sun_path */
+    }
+    snprintf(dir, cap, "%s/praxis-bench.XXXXXX", tmp);
+    if (mkdtemp(dir) == NULL) {
+        fprintf(stderr, "praxis-bench: mkdtemp %s failed\n", dir);
+        return -1;
+    }
+    return 0;
+}
+
+void
+bench_workdir_done(const char *dir)
+{
+    if (getenv("PRAXIS_BENCH_KEEP") != NULL) {
+        fprintf(stderr, "praxis-bench: PRAXIS_BENCH_KEEP is set: keeping %s\n", dir);
+    } else {
+        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
 
 /* How long the daemon may take to start, to stop, and to answer any one read or write. */
 #define START_TIMEOUT_MS 30000

@@ -32,6 +32,15 @@ struct bench_praxisd_opts {
 };
 
 /*
+ * A benchmark's working directory: bench_workdir_make creates a fresh one under $TMPDIR
+ * (or /tmp when that is unset or too long for the socket paths inside) in dir[0..cap) and
+ * returns 0, or -1 after printing why. bench_workdir_done removes it and everything in it,
+ * or with PRAXIS_BENCH_KEEP set keeps it and prints its path.
+ */
+int bench_workdir_make(char *dir, size_t cap);
+void bench_workdir_done(const char *dir);
+
+/*
  * Starts praxisd (the program at exe) with --data-dir dir/data and --socket
  * dir/praxis.sock; dir must exist. Returns NULL after printing why (and the daemon's log
  * when it started and died). Release with bench_praxisd_stop. bench_praxisd_start is

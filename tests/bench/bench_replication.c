@@ -49,7 +49,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -768,30 +767,11 @@ random_graph(size_t n, bool *adj)
 
 /* ---- Set-up and tear-down ---- */
 
-static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    if (remove(path) != 0) {
-        fprintf(stderr, "praxis-bench: cannot remove %s\n", path);
-    }
-    return 0;
-}
-
 /* A fresh temporary directory for one network. */
 static int
 make_dir(struct rbench *b)
 {
-    const char *tmp = getenv("TMPDIR");
-
-    if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > 60) {
-        tmp = "/tmp"; /* the socket paths must fit in sun_path */
-    }
-    snprintf(b->dir, sizeof(b->dir), "%s/praxis-bench.XXXXXX", tmp);
-    if (mkdtemp(b->dir) == NULL) {
-        fprintf(stderr, "praxis-bench: mkdtemp %s failed\n", b->dir);
+    if (bench_workdir_make(b->dir, sizeof(b->dir)) != 0) {
         return -1;
     }
     b->have_dir = true;
@@ -813,10 +793,8 @@ tear_down(struct rbench *b)
     free(b->nodes);
     b->nodes = NULL;
     b->n_nodes = 0;
-    if (b->have_dir && getenv("PRAXIS_BENCH_KEEP") != NULL) {
-        fprintf(stderr, "praxis-bench: PRAXIS_BENCH_KEEP is set: keeping %s\n", b->dir);
-    } else if (b->have_dir) {
-        nftw(b->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (b->have_dir) {
+        bench_workdir_done(b->dir);
     }
     b->have_dir = false;
     return rc;
