@@ -609,41 +609,41 @@ skip_space(const uint8_t *p, size_t len, size_t off)
     return off;
 }
 
-/* The 1-based line of p[off], and in *col the 0-based byte column. */
-static size_t
-line_of(const uint8_t *p, size_t off, size_t *col)
+/* Moves pos on to to (>= pos->off), counting the lines it passes. */
+static void
+advance(const uint8_t *p, struct px_json_pos *pos, size_t to)
 {
-    size_t line = 1, start = 0;
-
-    for (size_t i = 0; i < off; i++) {
+    if (pos->line == 0) {
+        pos->line = 1;
+    }
+    for (size_t i = pos->off; i < to; i++) {
         if (p[i] == '\n') {
-            line++;
-            start = i + 1;
+            pos->line++;
+            pos->line_start = i + 1;
         }
     }
-    *col = off - start;
-    return line;
+    pos->off = to;
 }
 
 int
-px_json_next(const uint8_t *in, size_t len, size_t *off, json_t **obj, size_t *line, char *msg,
-             size_t cap)
+px_json_next(const uint8_t *in, size_t len, struct px_json_pos *pos, json_t **obj, size_t *line,
+             char *msg, size_t cap)
 {
     json_error_t jerr;
     char text[sizeof(jerr.text) * 4];
-    size_t col, at;
+    size_t col;
 
     /* A byte order mark, as some editors write, is not part of the JSON text. */
-    if (*off == 0 && len >= 3 && memcmp(in, "\xef\xbb\xbf", 3) == 0) {
-        *off = 3;
+    if (pos->off == 0 && len >= 3 && memcmp(in, "\xef\xbb\xbf", 3) == 0) {
+        advance(in, pos, 3);
     }
-    *off = skip_space(in, len, *off);
-    if (*off >= len) {
+    advance(in, pos, skip_space(in, len, pos->off));
+    if (pos->off >= len) {
         return 0;
     }
-    at = *off;
-    *line = line_of(in, at, &col);
-    *obj = json_loadb((const char *)in + at, len - at,
+    *line = pos->line;
+    col = pos->off - pos->line_start;
+    *obj = json_loadb((const char *)in + pos->off, len - pos->off,
                       JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (*obj == NULL) {
         px_term_escape(jerr.text, strlen(jerr.text), text, sizeof(text));
@@ -656,6 +656,6 @@ px_json_next(const uint8_t *in, size_t len, size_t *off, json_t **obj, size_t *l
         }
         return -1;
     }
-    *off = skip_space(in, len, at + (size_t)jerr.position);
+    advance(in, pos, skip_space(in, len, pos->off + (size_t)jerr.position));
     return 1;
 }

@@ -99,9 +99,16 @@ int px_json_import_line(const uint8_t *p, size_t len, uint8_t **raw, size_t *raw
  * Returns 1 with *obj (a new reference, json_decref it) and *line, the 1-based line on
  * which the value starts; 0 at the end of the input; -1 when the input is not JSON, with
  * msg[0..cap) set to "invalid JSON at line L, column C: ..." (escaped, safe to print).
- * *off is the position in in[0..len); start with 0.
+ * pos is where the reading stands: zero-initialise it; pos->off is the position in
+ * in[0..len). It also carries the line count, so that a stream is read in linear time.
  */
-int px_json_next(const uint8_t *in, size_t len, size_t *off, json_t **obj, size_t *line, char *msg,
-                 size_t cap);
+struct px_json_pos {
+    size_t off;
+    size_t line;       /* the line pos->off is on, 1-based; 0 before the first call */
+    size_t line_start; /* where that line starts */
+};
+
+int px_json_next(const uint8_t *in, size_t len, struct px_json_pos *pos, json_t **obj, size_t *line,
+                 char *msg, size_t cap);
 
 #endif

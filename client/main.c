@@ -275,7 +275,8 @@ sign_input(const uint8_t *in, size_t len, const struct px_identity *id, uint64_t
            struct out_buf *out)
 {
     uint8_t *rec_buf = malloc(PX_RECORD_MAX);
-    size_t off = 0, count = 0;
+    struct px_json_pos pos = {0};
+    size_t count = 0;
     int rc = -1;
 
     if (rec_buf == NULL) {
@@ -286,7 +287,7 @@ sign_input(const uint8_t *in, size_t len, const struct px_identity *id, uint64_t
         json_t *obj;
         size_t line, rec_len;
         char msg[1024];
-        int got = px_json_next(in, len, &off, &obj, &line, msg, sizeof(msg));
+        int got = px_json_next(in, len, &pos, &obj, &line, msg, sizeof(msg));
 
         if (got < 0) {
             px_cli_error("%s", msg);
@@ -299,7 +300,7 @@ sign_input(const uint8_t *in, size_t len, const struct px_identity *id, uint64_t
         if (sign_one(obj, id, created, rec_buf, &rec_len, msg, sizeof(msg)) != 0) {
             json_decref(obj);
             /* With several objects, say which one. */
-            if (count > 1 || off < len) {
+            if (count > 1 || pos.off < len) {
                 px_cli_error("line %zu: %s", line, msg);
             } else {
                 px_cli_error("%s", msg);

@@ -497,13 +497,14 @@ static int
 items_from_json(const uint8_t *in, size_t len, struct item **out, size_t *n_out)
 {
     struct item *items = NULL;
-    size_t n = 0, cap = 0, off = 0;
+    struct px_json_pos pos = {0};
+    size_t n = 0, cap = 0;
 
     for (;;) {
         json_t *obj;
         size_t line;
         char msg[1024];
-        int got = px_json_next(in, len, &off, &obj, &line, msg, sizeof(msg));
+        int got = px_json_next(in, len, &pos, &obj, &line, msg, sizeof(msg));
 
         if (got < 0) {
             px_cli_error("%s", msg);
@@ -528,7 +529,7 @@ items_from_json(const uint8_t *in, size_t len, struct item **out, size_t *n_out)
         items[n].line = line;
         if (encode_item(obj, &items[n], msg, sizeof(msg)) != 0) {
             json_decref(obj);
-            if (n > 0 || off < len) {
+            if (n > 0 || pos.off < len) {
                 px_cli_error("line %zu: %s", line, msg);
             } else {
                 px_cli_error("%s", msg);
@@ -680,7 +681,8 @@ static int
 changes_from_json(const char *path, struct edit *e)
 {
     uint8_t *in = NULL;
-    size_t len, off = 0, line;
+    struct px_json_pos pos = {0};
+    size_t len, line;
     json_t *obj = NULL, *type;
     char msg[1024];
     int got, rc = PX_CLI_EXIT_ERROR;
@@ -688,7 +690,7 @@ changes_from_json(const char *path, struct edit *e)
     if (read_json_input(path, &in, &len) != 0) {
         return PX_CLI_EXIT_ERROR;
     }
-    got = px_json_next(in, len, &off, &obj, &line, msg, sizeof(msg));
+    got = px_json_next(in, len, &pos, &obj, &line, msg, sizeof(msg));
     if (got < 0) {
         px_cli_error("%s", msg);
         goto out;
@@ -697,7 +699,7 @@ changes_from_json(const char *path, struct edit *e)
         px_cli_error("correct: %s holds no JSON object", px_cli_input_name(path));
         goto out;
     }
-    if (off < len) {
+    if (pos.off < len) {
         px_cli_error("correct: %s holds more than one JSON object; a correction is one",
                      px_cli_input_name(path));
         goto out;

@@ -222,7 +222,8 @@ check_json_round_trip(const struct px_record *dec, const uint8_t *pl, size_t ple
     struct px_json_error err;
     struct px_record again;
     char *text, msg[1024], line[1024];
-    size_t off = 0, at = 0, len2 = 0;
+    struct px_json_pos pos = {0};
+    size_t at = 0, len2 = 0;
     int got, rc;
 
     if (form == NULL) {
@@ -240,7 +241,7 @@ check_json_round_trip(const struct px_record *dec, const uint8_t *pl, size_t ple
         fail("json_dumps failed", NULL);
     }
     json_decref(form);
-    got = px_json_next((const uint8_t *)text, strlen(text), &off, &obj, &at, line, sizeof(line));
+    got = px_json_next((const uint8_t *)text, strlen(text), &pos, &obj, &at, line, sizeof(line));
     if (got != 1) {
         fail("the JSON form of a record does not read back", line);
     }
@@ -403,7 +404,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool ready;
-    size_t off = 0, start = 0;
+    struct px_json_pos pos = {0};
+    size_t start = 0;
 
     if (!ready) {
         uint8_t seed[PX_SIGN_SEEDBYTES];
@@ -426,7 +428,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_t *obj = NULL;
         size_t line = 0;
         char msg[1024];
-        int got = px_json_next(data, size, &off, &obj, &line, msg, sizeof(msg));
+        size_t from = pos.off, at, nl = 1;
+        int got = px_json_next(data, size, &pos, &obj, &line, msg, sizeof(msg));
 
         if (got < 0) {
             if (msg[0] == '\0' || !no_controls(msg)) {
@@ -437,7 +440,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (got == 0) {
             break;
         }
-        if (off > size || line < 1) {
+        /* The line reported is the one the value starts on, counted from the start. */
+        if (from == 0 && size >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
+            from = 3;
+        }
+        for (at = from; at < size && (data[at] == ' ' || data[at] == '\t' || data[at] == '\n' ||
+                                      data[at] == '\r');
+             at++) {
+        }
+        for (size_t k = 0; k < at && k < size; k++) {
+            nl += data[k] == '\n';
+        }
+        if (line != nl) {
+            fail("px_json_next reports another line than the value starts on", NULL);
+        }
+        if (pos.off > size || line < 1) {
             fail("px_json_next moved past the input or gave no line", NULL);
         }
         check_object(obj);
