@@ -108,8 +108,8 @@ struct node {
     struct bench_praxisd *d;
     struct bench_conn *c;
     /* The records this node publishes: indexes into the corpus. */
-    size_t *todo;
-    size_t n_todo, next;
+    size_t *assigned; /* indexes of the records this node imports */
+    size_t n_assigned, next;
     struct pending inflight[IMPORT_INFLIGHT];
     size_t n_inflight;
     bool done;               /* holds every record */
@@ -385,8 +385,8 @@ node_stop(struct node *n)
     n->c = NULL;
     rc = bench_praxisd_stop(n->d);
     n->d = NULL;
-    free(n->todo);
-    n->todo = NULL;
+    free(n->assigned);
+    n->assigned = NULL;
     return rc;
 }
 
@@ -494,12 +494,12 @@ static int
 send_batch(struct rbench *b, struct node *n)
 {
     uint32_t k =
-        n->n_todo - n->next > IMPORT_BATCH ? IMPORT_BATCH : (uint32_t)(n->n_todo - n->next);
+        n->n_assigned - n->next > IMPORT_BATCH ? IMPORT_BATCH : (uint32_t)(n->n_assigned - n->next);
 
     memset(b->req, 0, sizeof(*b->req));
     b->req->op = PX_API_IMPORT;
     for (uint32_t i = 0; i < k; i++) {
-        const struct bench_doc *d = &b->corpus->docs[n->todo[n->next + i]];
+        const struct bench_doc *d = &b->corpus->docs[n->assigned[n->next + i]];
 
         b->req->records[i] = d->raw;
         b->req->record_lens[i] = d->len;
@@ -544,7 +544,7 @@ recv_answer(struct node *n)
 }
 
 /*
- * Imports every node's todo list into it, all nodes at once, IMPORT_INFLIGHT batches in
+ * Imports every node's assigned records into it, all nodes at once, IMPORT_INFLIGHT batches in
  * flight per node, as fast as they answer.
  */
 static int
@@ -560,7 +560,7 @@ publish_all(struct rbench *b, struct node *nodes, size_t n_nodes)
         goto out;
     }
     for (size_t i = 0; i < n_nodes; i++) {
-        batches += nodes[i].n_todo / IMPORT_BATCH + 1;
+        batches += nodes[i].n_assigned / IMPORT_BATCH + 1;
     }
     /* Each pass answers at least one batch, or waits up to a second: bounded both ways. */
     for (uint64_t pass = 0; pass < 4 * batches + IMPORT_WAIT_MS / 1000; pass++) {
@@ -570,7 +570,7 @@ publish_all(struct rbench *b, struct node *nodes, size_t n_nodes)
         for (size_t i = 0; i < n_nodes; i++) {
             struct node *n = &nodes[i];
 
-            while (n->n_inflight < IMPORT_INFLIGHT && n->next < n->n_todo) {
+            while (n->n_inflight < IMPORT_INFLIGHT && n->next < n->n_assigned) {
                 if (send_batch(b, n) != 0) {
                     goto out;
                 }
@@ -617,7 +617,7 @@ out:
 }
 
 /*
- * Has node n (which published its own todo list) received the rest of want records? The
+ * Has node n (which published its own assigned records) received the rest of want records? The
  * peer table answers from memory, so it is what is polled; when its count (records stored
  * from peers) says so, the store's own count (STATUS runs SQL counts, which would load the
  * nodes if polled as often) decides. The peer rows are meant to keep counting across
@@ -641,7 +641,7 @@ node_holds(struct node *n, uint64_t want, bool *holds, char *seen, size_t cap)
                 (unsigned long long)c.received, why);
         snprintf(seen, cap, "%s", why);
     }
-    if (n->n_todo + c.received < want && now_ms() - n->last_status_ms < 1000) {
+    if (n->n_assigned + c.received < want && now_ms() - n->last_status_ms < 1000) {
         return 0;
     }
     n->last_status_ms = now_ms();
@@ -919,14 +919,14 @@ run_converge_n(struct rbench *b, size_t nn, size_t records, struct bench_report 
         }
         degree[i] = np;
         if (node_write_config(&b->nodes[i], peers, np, false) != 0 ||
-            (b->nodes[i].todo = calloc(records + 1, sizeof(size_t))) == NULL) {
+            (b->nodes[i].assigned = calloc(records + 1, sizeof(size_t))) == NULL) {
             goto out;
         }
     }
     for (size_t r = 0; r < records; r++) {
         struct node *n = &b->nodes[next_rand(&s) % nn];
 
-        n->todo[n->n_todo++] = r;
+        n->assigned[n->n_assigned++] = r;
         record_bytes += b->corpus->docs[r].len;
     }
     for (size_t i = 0; i < nn; i++) {
@@ -1083,14 +1083,14 @@ run_ingest(struct rbench *b, struct bench_report *rep)
     if (node_init(b, full, "full", 0) != 0 || node_init(b, empty, "empty", 1) != 0 ||
         node_write_config(full, NULL, 0, true) != 0 ||
         node_write_config(empty, &full, 1, false) != 0 ||
-        (full->todo = calloc(n, sizeof(size_t))) == NULL) {
+        (full->assigned = calloc(n, sizeof(size_t))) == NULL) {
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        full->todo[i] = i;
+        full->assigned[i] = i;
         record_bytes += b->corpus->docs[i].len;
     }
-    full->n_todo = n;
+    full->n_assigned = n;
     if (node_start(b, full) != 0) {
         goto out;
     }

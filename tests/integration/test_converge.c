@@ -68,22 +68,6 @@ node_free(struct px_testnode *n)
     px_testnode_free(n);
 }
 
-static void
-publish(const struct px_testnode *n, const char *title)
-{
-    struct px_run r;
-    char *text;
-
-    cr_assert(asprintf(&text,
-                       "{\"practice\": \"good\", \"title\": \"%s\", \"summary\": \"s\", "
-                       "\"language\": \"en\", \"license\": \"CC-BY-4.0\"}\n",
-                       title) > 0);
-    px_testd_praxis(&n->d, &r, text, strlen(text), "publish", "--json", "-", NULL);
-    cr_assert_eq(r.status, 0, "publish: %s", r.err);
-    px_run_free(&r);
-    free(text);
-}
-
 /*
  * Polls `praxis status --json` on every node until each holds want records, or fails at
  * the deadline with the first laggard's log. Returns the milliseconds it took.
@@ -278,7 +262,7 @@ Test(converge, random_graph_of_ten)
         char title[32];
 
         snprintf(title, sizeof(title), "Record %zu from n%zu", i, publishers[i]);
-        publish(&nodes[publishers[i]], title);
+        px_testnode_publish(&nodes[publishers[i]], title, 0, NULL);
     }
     took = wait_all_count(all, GRAPH_N, n_records);
     cr_log_info("random_graph_of_ten: %zu nodes started and %zu records everywhere in %lld ms "
@@ -354,13 +338,13 @@ Test(converge, cut_bridge_then_rejoin)
     px_testnode_start(pa, NULL);
     px_testnode_start(pb, NULL);
     px_testnode_start(pc, NULL);
-    publish(pa, "Before the cut");
+    px_testnode_publish(pa, "Before the cut", 0, NULL);
     wait_all_count(all, 3, 1);
 
     /* Cut: A and C are apart while B is down; each side gets a record of its own. */
     cr_assert_eq(px_testd_stop(&pb->d), 0);
-    publish(pa, "Written at A during the cut");
-    publish(pc, "Written at C during the cut");
+    px_testnode_publish(pa, "Written at A during the cut", 0, NULL);
+    px_testnode_publish(pc, "Written at C during the cut", 0, NULL);
     cr_assert_eq(px_testd_records(&pa->d), 2);
     cr_assert_eq(px_testd_records(&pc->d), 2);
 

@@ -44,30 +44,6 @@ teardown(void)
 
 TestSuite(gossip, .init = setup, .fini = teardown, .timeout = 90);
 
-/* Publishes one case with this title; returns its id in id[65]. */
-static void
-publish(const struct px_testnode *n, const char *title, char id[65])
-{
-    struct px_run r;
-    char *text;
-    json_error_t jerr;
-    json_t *o;
-
-    cr_assert(asprintf(&text,
-                       "{\"practice\": \"good\", \"title\": \"%s\", \"summary\": \"s\", "
-                       "\"language\": \"en\", \"license\": \"CC-BY-4.0\"}\n",
-                       title) > 0);
-    px_testd_praxis(&n->d, &r, text, strlen(text), "publish", "--json", "-", NULL);
-    cr_assert_eq(r.status, 0, "publish: %s", r.err);
-    o = json_loads(r.out, JSON_DISABLE_EOF_CHECK, &jerr);
-    cr_assert_not_null(o, "%s", r.out);
-    snprintf(id, 65, "%s", json_string_value(json_object_get(o, "id")));
-    cr_assert_eq(strlen(id), 64);
-    json_decref(o);
-    px_run_free(&r);
-    free(text);
-}
-
 /* Runs a command that prints one JSON object with an "id" (correct, retract). */
 static void
 run_id(const struct px_testnode *n, char id[65], const char *a1, const char *a2, const char *a3,
@@ -153,8 +129,8 @@ Test(gossip, chain_push_corrections_and_retractions)
     px_testnode_wait_log(&b, "hello from", WAIT_MS);
 
     /* One record at each end of the chain: both reach every node. */
-    publish(&a, "From A", x);
-    publish(&c, "From C", y);
+    px_testnode_publish(&a, "From A", 0, x);
+    px_testnode_publish(&c, "From C", 0, y);
     for (size_t i = 0; i < 3; i++) {
         wait_record(all[i], x, true);
         wait_record(all[i], y, true);
@@ -188,12 +164,12 @@ Test(gossip, stopped_node_catches_up)
     cb = px_testnode_peer_config(NULL, pb, 1);
     px_testnode_start(&a, ca);
     px_testnode_start(&b, cb);
-    publish(&a, "Before", ids[0]);
+    px_testnode_publish(&a, "Before", 0, ids[0]);
     wait_record(&b, ids[0], true);
     cr_assert_eq(px_testd_stop(&b.d), 0);
     /* Published while B is away: no push can reach it. */
-    publish(&a, "While away 1", ids[1]);
-    publish(&a, "While away 2", ids[2]);
+    px_testnode_publish(&a, "While away 1", 0, ids[1]);
+    px_testnode_publish(&a, "While away 2", 0, ids[2]);
     px_testd_restart(&b.d);
     wait_record(&b, ids[1], true);
     wait_record(&b, ids[2], true);
@@ -233,7 +209,7 @@ Test(gossip, triangle_stores_each_record_once)
         char title[32];
 
         snprintf(title, sizeof(title), "Triangle %zu", i);
-        publish(all[i % 3], title, ids[i]);
+        px_testnode_publish(all[i % 3], title, 0, ids[i]);
     }
     for (size_t i = 0; i < 3; i++) {
         for (size_t k = 0; k < 4; k++) {

@@ -167,33 +167,6 @@ wait_log(const struct px_testnode *n, const char *t1, const char *t2)
                    log);
 }
 
-/* Publishes one case (body_len > 0: with a body that long); its id in id[65]. */
-static void
-publish(const struct px_testnode *n, const char *title, size_t body_len, char id[65])
-{
-    struct px_run r;
-    char *text, *body = calloc(1, body_len + 1);
-    json_error_t jerr;
-    json_t *o;
-
-    cr_assert_not_null(body);
-    memset(body, 'b', body_len);
-    cr_assert(asprintf(&text,
-                       "{\"practice\": \"good\", \"title\": \"%s\", \"summary\": \"s\", "
-                       "\"body\": \"%s\", \"language\": \"en\", \"license\": \"CC-BY-4.0\"}\n",
-                       title, body_len > 0 ? body : "b") > 0);
-    px_testd_praxis(&n->d, &r, text, strlen(text), "publish", "--json", "-", NULL);
-    cr_assert_eq(r.status, 0, "publish: %s", r.err);
-    o = json_loads(r.out, JSON_DISABLE_EOF_CHECK, &jerr);
-    cr_assert_not_null(o, "%s", r.out);
-    snprintf(id, 65, "%s", json_string_value(json_object_get(o, "id")));
-    cr_assert_eq(strlen(id), 64);
-    json_decref(o);
-    px_run_free(&r);
-    free(text);
-    free(body);
-}
-
 static bool
 has_record(const struct px_testnode *n, const char *id)
 {
@@ -407,9 +380,9 @@ still_replicating(struct net *n, const char *tag)
     char title[64], ida[65], idb[65];
 
     snprintf(title, sizeof(title), "Honest from B %s", tag);
-    publish(&n->b, title, 0, idb);
+    px_testnode_publish(&n->b, title, 0, idb);
     snprintf(title, sizeof(title), "Honest from A %s", tag);
-    publish(&n->a, title, 0, ida);
+    px_testnode_publish(&n->a, title, 0, ida);
     wait_record(&n->a, idb);
     wait_record(&n->b, ida);
     cr_assert_geq(query_count(&n->a, "Honest"), 2);
@@ -502,7 +475,7 @@ Test(hostile, invalid_records)
     const char *unsolicited_args[] = {"--unsolicited", "--count", count20, NULL};
 
     net_start(&n);
-    publish(&n.a, "A case that only its author may retract", 0, target);
+    px_testnode_publish(&n.a, "A case that only its author may retract", 0, target);
     wait_record(&n.b, target);
 
     /* Records claiming A as author under our signature: one bad signature drops it. */
@@ -640,7 +613,7 @@ Test(hostile, slow_attacks)
      * up; A stops serving and reading it, and closes it at the idle timeout (5 s). */
     e = next_evil(&n);
     snprintf(key16, sizeof(key16), "%.16s", e->key);
-    publish(&n.a, "A large honest case", 30000, big);
+    px_testnode_publish(&n.a, "A large honest case", 30000, big);
     attack(&n, e, &o, "no-read", "--want", big, "--count", "6", "--seconds", "10", NULL);
     cr_assert(o.disconnected, "%s", o.line);
     cr_assert_eq(log_count(&n.a, key16, "established -> closing (timeout:", NULL), 1);
@@ -661,7 +634,7 @@ Test(hostile, slow_attacks)
     outcome_free(&o);
     still_replicating(&n, "after slow attacks");
     /* Nothing of the attacks was stored: only the honest cases. */
-    publish(&n.b, "One more honest case", 0, id);
+    px_testnode_publish(&n.b, "One more honest case", 0, id);
     wait_record(&n.a, id);
     cr_assert_eq(px_testd_records(&n.a.d), px_testd_records(&n.b.d));
     net_free(&n);

@@ -82,30 +82,6 @@ peer_row(const struct px_testnode *n, const char *hex, uint64_t *duplicates, cha
     return found;
 }
 
-/* Publishes one case with this title; returns its id in id[65]. */
-static void
-publish(const struct px_testnode *n, const char *title, char id[65])
-{
-    struct px_run r;
-    char *text;
-    json_error_t jerr;
-    json_t *o;
-
-    cr_assert(asprintf(&text,
-                       "{\"practice\": \"good\", \"title\": \"%s\", \"summary\": \"s\", "
-                       "\"language\": \"en\", \"license\": \"CC-BY-4.0\"}\n",
-                       title) > 0);
-    px_testd_praxis(&n->d, &r, text, strlen(text), "publish", "--json", "-", NULL);
-    cr_assert_eq(r.status, 0, "publish: %s", r.err);
-    o = json_loads(r.out, JSON_DISABLE_EOF_CHECK, &jerr);
-    cr_assert_not_null(o, "%s", r.out);
-    snprintf(id, 65, "%s", json_string_value(json_object_get(o, "id")));
-    cr_assert_eq(strlen(id), 64);
-    json_decref(o);
-    px_run_free(&r);
-    free(text);
-}
-
 /* Sends a records message holding n copies of raw[0..len). */
 static void
 send_copies(struct px_rawpeer *rp, struct px_wire_msg *msg, const uint8_t *raw, size_t len,
@@ -143,7 +119,7 @@ Test(quota, unsolicited_records_over_the_quota_get_the_peer_dropped)
     cr_assert(asprintf(&conf, "[network]\nquota_records = %d\npeer = 127.0.0.1:%u %s\n", QUOTA,
                        px_test_free_port(), mykey) > 0);
     px_testnode_start(&a, conf);
-    publish(&a, "Held by the node", id_hex);
+    px_testnode_publish(&a, "Held by the node", 0, id_hex);
     cr_assert_eq(px_hex_decode(id_hex, 64, id, sizeof(id)), 0);
 
     px_rawpeer_connect(&rp, &me, a.key, a.port);

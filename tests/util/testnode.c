@@ -152,3 +152,32 @@ px_testnode_wait_records(struct px_testnode *const *nodes, size_t n, uint64_t wa
     }
     return px_testd_now_ms() - start;
 }
+
+void
+px_testnode_publish(const struct px_testnode *n, const char *title, size_t body_len, char *id)
+{
+    struct px_run r;
+    char *text, *body = calloc(1, body_len + 1);
+    json_error_t jerr;
+    json_t *o;
+
+    cr_assert_not_null(body);
+    memset(body, 'b', body_len);
+    cr_assert(asprintf(&text,
+                       "{\"practice\": \"good\", \"title\": \"%s\", \"summary\": \"s\", "
+                       "%s%s%s\"language\": \"en\", \"license\": \"CC-BY-4.0\"}\n",
+                       title, body_len > 0 ? "\"body\": \"" : "", body,
+                       body_len > 0 ? "\", " : "") > 0);
+    px_testd_praxis(&n->d, &r, text, strlen(text), "publish", "--json", "-", NULL);
+    cr_assert_eq(r.status, 0, "publish: %s", r.err);
+    if (id != NULL) {
+        o = json_loads(r.out, JSON_DISABLE_EOF_CHECK, &jerr);
+        cr_assert_not_null(o, "%s", r.out);
+        snprintf(id, 65, "%s", json_string_value(json_object_get(o, "id")));
+        cr_assert_eq(strlen(id), 64);
+        json_decref(o);
+    }
+    px_run_free(&r);
+    free(text);
+    free(body);
+}

@@ -76,4 +76,11 @@ void px_testnode_wait_peers(const struct px_testnode *n, const char *key, const 
 int64_t px_testnode_wait_records(struct px_testnode *const *nodes, size_t n, uint64_t want,
                                  int timeout_ms, size_t *lagging);
 
+/*
+ * Publishes one good-practice case titled title at n through `praxis publish --json -`
+ * (with a body of body_len bytes when body_len > 0) and, when id is not NULL, writes its
+ * id (64 hex digits) to id[65]. Fails the test if praxis does.
+ */
+void px_testnode_publish(const struct px_testnode *n, const char *title, size_t body_len, char *id);
+
 #endif
