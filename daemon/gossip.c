@@ -596,16 +596,20 @@ offer(struct px_gossip_link *l, const uint8_t *const *idv, const uint8_t *ids, s
 static void
 backlog_add(struct px_gossip_link *l, const uint8_t *ids, size_t n)
 {
-    size_t keep = l->backlog_n - l->backlog_off, fit;
+    size_t fit;
 
     if (l->backlog == NULL && (l->backlog = malloc(BACKLOG_MAX * PX_ID_BYTES)) == NULL) {
         abort(); /* a fixed-size allocation */
     }
-    memmove(l->backlog, l->backlog + l->backlog_off * PX_ID_BYTES, keep * PX_ID_BYTES);
-    l->backlog_off = 0;
-    l->backlog_n = keep;
-    fit = BACKLOG_MAX - keep < n ? BACKLOG_MAX - keep : n;
-    memcpy(l->backlog + keep * PX_ID_BYTES, ids, fit * PX_ID_BYTES);
+    /* Move what is left to the front only when the tail lacks room: a peer announcing
+     * often must not cost a copy of the whole backlog per announce. */
+    if (BACKLOG_MAX - l->backlog_n < n && l->backlog_off > 0) {
+        l->backlog_n -= l->backlog_off;
+        memmove(l->backlog, l->backlog + l->backlog_off * PX_ID_BYTES, l->backlog_n * PX_ID_BYTES);
+        l->backlog_off = 0;
+    }
+    fit = BACKLOG_MAX - l->backlog_n < n ? BACKLOG_MAX - l->backlog_n : n;
+    memcpy(l->backlog + l->backlog_n * PX_ID_BYTES, ids, fit * PX_ID_BYTES);
     l->backlog_n += fit;
     if (fit < n) {
         l->backlog_lost = true;
