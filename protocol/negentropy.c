@@ -25,6 +25,15 @@
  * for items appended in timestamp order (the daemon's usual case), 49-51 after 10^5 random
  * inserts and erases (docs/negentropy.md).
  *
+ * Paging. With a pager, the chunks are pages: each chunk's place (struct cref) names its
+ * page slot and the cache frame that held it last, and chunk_get reads a chunk that is not
+ * cached into the least recently used frame, writing that frame's chunk back first when it
+ * changed. Everything else (the summaries, the tree) stays in memory, so the code paths are
+ * the same with and without a pager; they get their chunks only through chunk_get and hold
+ * at most two chunk pointers at a time, which a cache of PX_NEGENTROPY_MIN_CACHE frames keeps
+ * valid. Slots are reused through a free list sized to the slots handed out, so dropping a
+ * chunk never allocates.
+ *
  * The reconciler mirrors the reference's reconcileAux and splitRange step for step (the
  * order of the frame-size checks is what makes the bytes identical), with a strict parser
  * in front. All state of one message lives in a struct run on the stack.
@@ -50,6 +59,9 @@
 
 /* splitRange: 16 buckets, and a range of fewer than 32 items goes as one IdList. */
 #define BUCKETS 16
+
+/* The reason a reconciler gives once its storage's pager has failed. */
+#define REASON_PAGER "the index's pager failed"
 
 /* The reference stops adding ranges this many bytes before the frame size limit. */
 #define FRAME_SLACK 200
@@ -96,6 +108,40 @@ struct leaf {
     struct item last; /* the chunk's last (largest) item */
 };
 
+/* Where chunk j is: in memory, the chunk itself; paged, its page slot and the cache frame
+ * that held it last (a hint: the frame holds it while the frame's slot is still this one). */
+struct cref {
+    struct chunk *mem;
+    uint32_t slot, frame;
+};
+
+/* A page slot no chunk has: marks a free frame. */
+#define SLOT_NONE UINT32_MAX
+
+/* One cached page. */
+struct frame {
+    uint32_t slot; /* SLOT_NONE: free */
+    bool dirty;    /* changed since it was read or last written */
+    uint64_t used; /* the storage's tick at the last access: the least recent goes first */
+    struct chunk ch;
+};
+
+/* A paged storage's cache and slots: the page cache, the slots handed out ([0, next_slot)),
+ * the freed ones (free_slots[0, nfree), room for every slot handed out), and the first pager
+ * error, after which nothing is trusted. Apart from the storage, so that reads through a
+ * const storage may change the cache. */
+struct pages {
+    struct px_negentropy_pager pager;
+    struct frame *frames;
+    size_t nframes;
+    uint64_t tick;
+    uint32_t next_slot;
+    uint32_t *free_slots; /* [free_cap] */
+    size_t nfree, free_cap;
+    int fail_rc;
+    struct chunk scratch; /* stands in for a chunk the pager could not give back */
+};
+
 struct px_negentropy_storage {
     bool sealed;
     size_t size;
@@ -103,11 +149,12 @@ struct px_negentropy_storage {
     struct item *pending;
     size_t pending_cap;
     /* Sealed: chunks in order, and a 1-based Fenwick tree over their counts and sums. */
-    struct chunk **chunks;
+    struct cref *chunks;
     struct leaf *leaf; /* [chunks_cap] */
     size_t nchunks, chunks_cap;
     struct fwnode *fw; /* [chunks_cap + 1], node 0 unused */
     size_t fw_top;     /* the highest power of two <= nchunks, 0 when there are none */
+    struct pages *pg;  /* NULL: every chunk is in memory */
 };
 
 /* A position inside the chunks. */
@@ -343,9 +390,14 @@ px_negentropy_storage_free(struct px_negentropy_storage *st)
         return;
     }
     for (size_t i = 0; i < st->nchunks; i++) {
-        free(st->chunks[i]);
+        free(st->chunks[i].mem);
     }
     free(st->chunks);
+    if (st->pg != NULL) {
+        free(st->pg->frames);
+        free(st->pg->free_slots);
+        free(st->pg);
+    }
     free(st->leaf);
     free(st->fw);
     free(st->pending);
@@ -367,11 +419,216 @@ px_negentropy_storage_size(const struct px_negentropy_storage *st)
 size_t
 px_negentropy_storage_memory(const struct px_negentropy_storage *st)
 {
-    size_t per_slot = sizeof(struct chunk *) + sizeof(struct leaf) + sizeof(struct fwnode);
+    size_t per_slot = sizeof(struct cref) + sizeof(struct leaf) + sizeof(struct fwnode);
+    size_t n = sizeof(*st) + st->pending_cap * sizeof(struct item) +
+               (st->chunks_cap > 0 ? (st->chunks_cap + 1) * per_slot : 0);
 
-    return sizeof(*st) + st->pending_cap * sizeof(struct item) +
-           st->nchunks * sizeof(struct chunk) +
-           (st->chunks_cap > 0 ? (st->chunks_cap + 1) * per_slot : 0);
+    if (st->pg == NULL) {
+        return n + st->nchunks * sizeof(struct chunk);
+    }
+    return n + sizeof(*st->pg) + st->pg->nframes * sizeof(struct frame) +
+           st->pg->free_cap * sizeof(uint32_t);
+}
+
+/* ---- Pages ---- */
+
+size_t
+px_negentropy_page_size(void)
+{
+    return sizeof(struct chunk);
+}
+
+int
+px_negentropy_storage_set_pager(struct px_negentropy_storage *st,
+                                const struct px_negentropy_pager *pager, size_t cache_pages)
+{
+    struct pages *pg;
+
+    if (st->sealed || st->size > 0 || st->pg != NULL || pager->read == NULL ||
+        pager->write == NULL || cache_pages < PX_NEGENTROPY_MIN_CACHE || cache_pages > UINT32_MAX ||
+        cache_pages > SIZE_MAX / sizeof(struct frame)) {
+        return PX_EINVAL;
+    }
+    if ((pg = calloc(1, sizeof(*pg))) == NULL ||
+        (pg->frames = calloc(cache_pages, sizeof(*pg->frames))) == NULL) {
+        free(pg);
+        return PX_ENOMEM;
+    }
+    for (size_t i = 0; i < cache_pages; i++) {
+        pg->frames[i].slot = SLOT_NONE;
+    }
+    pg->nframes = cache_pages;
+    pg->pager = *pager;
+    st->pg = pg;
+    return 0;
+}
+
+/* The pager's first failure, 0 while there is none. */
+static int
+failure(const struct px_negentropy_storage *st)
+{
+    return st->pg != NULL ? st->pg->fail_rc : 0;
+}
+
+bool
+px_negentropy_storage_failed(const struct px_negentropy_storage *st)
+{
+    return failure(st) != 0;
+}
+
+size_t
+px_negentropy_storage_paged_bytes(const struct px_negentropy_storage *st)
+{
+    if (st->pg == NULL) {
+        return 0;
+    }
+    return ((size_t)st->pg->next_slot - st->pg->nfree) * sizeof(struct chunk);
+}
+
+/* Records the first pager failure (rc, PX_EIO when the pager gave no error). */
+static void
+pager_failed(struct pages *pg, int rc)
+{
+    if (pg->fail_rc == 0) {
+        pg->fail_rc = rc < 0 ? rc : PX_EIO;
+    }
+}
+
+/* The least recently used frame, emptied: its chunk is written back first when it changed
+ * (on a failed write the storage fails, and the frame is still handed out). */
+static struct frame *
+frame_take(struct pages *pg)
+{
+    struct frame *f = &pg->frames[0];
+
+    for (size_t i = 1; i < pg->nframes && f->slot != SLOT_NONE; i++) {
+        if (pg->frames[i].slot == SLOT_NONE || pg->frames[i].used < f->used) {
+            f = &pg->frames[i];
+        }
+    }
+    if (f->slot != SLOT_NONE && f->dirty) {
+        int rc = pg->pager.write(pg->pager.ctx, f->slot, &f->ch, sizeof(f->ch));
+
+        if (rc != 0) {
+            pager_failed(pg, rc);
+        }
+    }
+    f->slot = SLOT_NONE;
+    f->dirty = false;
+    return f;
+}
+
+/*
+ * Chunk j, for reading, or for writing when write is set (it then goes back to the pager
+ * before its frame is reused). Paged, a chunk not in the cache is read into the least
+ * recently used frame, so the chunks of the last few calls stay where they are: the code
+ * below holds at most two chunk pointers at once. When the pager fails, a zeroed chunk
+ * with the right count stands in: results are wrong from then on, and every public call
+ * reports the failure instead of them. The cache and the frame hint change even through a
+ * const storage: both live outside it (the header says reads are not concurrent).
+ */
+static struct chunk *
+chunk_get(const struct px_negentropy_storage *st, size_t j, bool write)
+{
+    struct pages *pg = st->pg;
+    struct cref *r = &st->chunks[j];
+    struct frame *f;
+    int rc;
+
+    if (pg == NULL) {
+        return r->mem;
+    }
+    f = &pg->frames[r->frame];
+    if (f->slot != r->slot) {
+        f = frame_take(pg);
+        rc = pg->fail_rc != 0 ? pg->fail_rc
+                              : pg->pager.read(pg->pager.ctx, r->slot, &f->ch, sizeof(f->ch));
+        if (rc == 0 && f->ch.n != st->leaf[j].n) {
+            rc = PX_EIO; /* not the page that was written */
+        }
+        if (rc != 0) {
+            pager_failed(pg, rc);
+            memset(&pg->scratch, 0, sizeof(pg->scratch));
+            pg->scratch.n = st->leaf[j].n <= CHUNK_MAX ? st->leaf[j].n : CHUNK_MAX;
+            return &pg->scratch;
+        }
+        f->slot = r->slot;
+        r->frame = (uint32_t)(f - pg->frames);
+    }
+    f->used = ++pg->tick;
+    f->dirty |= write;
+    return &f->ch;
+}
+
+/* A new, empty chunk for *r: PX_ENOMEM, or the pager's failure. */
+static int
+chunk_new(struct px_negentropy_storage *st, struct cref *r, struct chunk **out)
+{
+    struct pages *pg = st->pg;
+
+    if (pg == NULL) {
+        if ((r->mem = malloc(sizeof(*r->mem))) == NULL) {
+            return PX_ENOMEM;
+        }
+        r->slot = SLOT_NONE;
+        r->frame = 0;
+        *out = r->mem;
+    } else {
+        struct frame *f;
+        uint32_t slot;
+
+        if (pg->nfree > 0) {
+            slot = pg->free_slots[--pg->nfree];
+        } else {
+            /* Room to free every slot handed out, so that freeing never allocates. */
+            if (pg->next_slot == pg->free_cap) {
+                size_t cap = pg->free_cap < 64 ? 64 : pg->free_cap * 2;
+                uint32_t *p;
+
+                cap = cap < SLOT_NONE ? cap : SLOT_NONE;
+                if (pg->next_slot == SLOT_NONE ||
+                    (p = realloc(pg->free_slots, cap * sizeof(*p))) == NULL) {
+                    return PX_ENOMEM;
+                }
+                pg->free_slots = p;
+                pg->free_cap = cap;
+            }
+            slot = pg->next_slot++;
+        }
+        f = frame_take(pg);
+        if (pg->fail_rc != 0) {
+            pg->free_slots[pg->nfree++] = slot;
+            return pg->fail_rc;
+        }
+        f->slot = slot;
+        f->dirty = true;
+        f->used = ++pg->tick;
+        r->mem = NULL;
+        r->slot = slot;
+        r->frame = (uint32_t)(f - pg->frames);
+        *out = &f->ch;
+    }
+    (*out)->n = 0;
+    memset((*out)->pre, 0, sizeof((*out)->pre));
+    return 0;
+}
+
+/* Releases the chunk of *r (its page slot goes back to the free list). */
+static void
+chunk_drop(struct px_negentropy_storage *st, const struct cref *r)
+{
+    struct pages *pg = st->pg;
+
+    if (pg == NULL) {
+        free(r->mem);
+        return;
+    }
+    if (pg->frames[r->frame].slot == r->slot) {
+        pg->frames[r->frame].slot = SLOT_NONE;
+        pg->frames[r->frame].dirty = false;
+        pg->frames[r->frame].used = 0;
+    }
+    pg->free_slots[pg->nfree++] = r->slot;
 }
 
 /* Makes room for n chunks; on failure nothing the storage relies on has changed. */
@@ -518,7 +775,7 @@ prefix_sum(const struct px_negentropy_storage *st, size_t pos, struct acc *sum)
     if (c.chunk >= st->nchunks || c.off == 0) {
         return;
     }
-    ch = st->chunks[c.chunk];
+    ch = chunk_get(st, c.chunk, false);
     k = c.off / BLOCK;
     lo = k * BLOCK;
     hi = lo + BLOCK < ch->n ? lo + BLOCK : ch->n;
@@ -535,16 +792,17 @@ prefix_sum(const struct px_negentropy_storage *st, size_t pos, struct acc *sum)
     }
 }
 
+/* The item at c: valid until the storage pages in two more chunks. */
 static const struct item *
 cursor_item(const struct px_negentropy_storage *st, const struct cursor *c)
 {
-    return &st->chunks[c->chunk]->items[c->off];
+    return &chunk_get(st, c->chunk, false)->items[c->off];
 }
 
 static void
 cursor_next(const struct px_negentropy_storage *st, struct cursor *c)
 {
-    if (++c->off >= st->chunks[c->chunk]->n) {
+    if (++c->off >= st->leaf[c->chunk].n) {
         c->chunk++;
         c->off = 0;
     }
@@ -595,7 +853,7 @@ lower_bound(const struct px_negentropy_storage *st, uint64_t ts, const uint8_t *
     if (j == st->nchunks) {
         return st->size;
     }
-    return fw_count(st, j) + chunk_lower_bound(st->chunks[j], ts, id);
+    return fw_count(st, j) + chunk_lower_bound(chunk_get(st, j, false), ts, id);
 }
 
 /* Recomputes the block prefix sums of ch after its items from position from on changed. */
@@ -616,13 +874,6 @@ chunk_reprefix(struct chunk *ch, size_t from)
 }
 
 static void
-chunk_init(struct chunk *ch)
-{
-    ch->n = 0;
-    memset(ch->pre, 0, sizeof(ch->pre));
-}
-
-static void
 chunk_insert_at(struct chunk *ch, size_t off, uint64_t ts, const uint8_t *id)
 {
     memmove(&ch->items[off + 1], &ch->items[off], (ch->n - off) * sizeof(ch->items[0]));
@@ -632,28 +883,27 @@ chunk_insert_at(struct chunk *ch, size_t off, uint64_t ts, const uint8_t *id)
     chunk_reprefix(ch, off);
 }
 
-/* Refreshes the summary of chunk j after its items changed (it holds at least one). */
+/* Refreshes the summary of chunk j, ch, after its items changed (it holds at least one). */
 static void
-leaf_set(struct px_negentropy_storage *st, size_t j)
+leaf_set(struct px_negentropy_storage *st, size_t j, const struct chunk *ch)
 {
-    const struct chunk *ch = st->chunks[j];
-
     st->leaf[j].n = ch->n;
     st->leaf[j].sum = ch->pre[BLOCKS];
     st->leaf[j].last = ch->items[ch->n - 1];
 }
 
-/* Inserts the non-empty chunk ch at index j (room was reserved). */
+/* Inserts the non-empty chunk ch, made by chunk_new for r, at index j (room was reserved). */
 static void
-chunks_insert(struct px_negentropy_storage *st, size_t j, struct chunk *ch)
+chunks_insert(struct px_negentropy_storage *st, size_t j, const struct cref *r,
+              const struct chunk *ch)
 {
     size_t tail = st->nchunks - j;
 
     memmove(&st->chunks[j + 1], &st->chunks[j], tail * sizeof(st->chunks[0]));
     memmove(&st->leaf[j + 1], &st->leaf[j], tail * sizeof(st->leaf[0]));
-    st->chunks[j] = ch;
+    st->chunks[j] = *r;
     st->nchunks++;
-    leaf_set(st, j);
+    leaf_set(st, j, ch);
 }
 
 static void
@@ -661,7 +911,7 @@ chunks_remove(struct px_negentropy_storage *st, size_t j)
 {
     size_t tail = st->nchunks - j - 1;
 
-    free(st->chunks[j]);
+    chunk_drop(st, &st->chunks[j]);
     memmove(&st->chunks[j], &st->chunks[j + 1], tail * sizeof(st->chunks[0]));
     memmove(&st->leaf[j], &st->leaf[j + 1], tail * sizeof(st->leaf[0]));
     st->nchunks--;
@@ -671,15 +921,15 @@ chunks_remove(struct px_negentropy_storage *st, size_t j)
 static void
 merge_next(struct px_negentropy_storage *st, size_t j)
 {
-    struct chunk *a = st->chunks[j];
-    const struct chunk *b = st->chunks[j + 1];
+    struct chunk *a = chunk_get(st, j, true);
+    const struct chunk *b = chunk_get(st, j + 1, false);
     size_t from = a->n;
 
     memcpy(&a->items[a->n], b->items, b->n * sizeof(b->items[0]));
     a->n += b->n;
     chunk_reprefix(a, from);
     chunks_remove(st, j + 1);
-    leaf_set(st, j);
+    leaf_set(st, j, a);
 }
 
 static bool
@@ -713,19 +963,16 @@ static int
 insert_sealed(struct px_negentropy_storage *st, uint64_t ts, const uint8_t *id)
 {
     struct chunk *ch, *nc;
+    struct cref ref;
     size_t j, off, from;
     int rc;
 
     if (st->nchunks == 0) {
-        if ((rc = reserve_chunks(st, 1)) != 0) {
+        if ((rc = reserve_chunks(st, 1)) != 0 || (rc = chunk_new(st, &ref, &nc)) != 0) {
             return rc;
         }
-        if ((nc = malloc(sizeof(*nc))) == NULL) {
-            return PX_ENOMEM;
-        }
-        chunk_init(nc);
         chunk_insert_at(nc, 0, ts, id);
-        chunks_insert(st, 0, nc);
+        chunks_insert(st, 0, &ref, nc);
         fw_rebuild(st, 0);
         st->size++;
         return 0;
@@ -733,10 +980,11 @@ insert_sealed(struct px_negentropy_storage *st, uint64_t ts, const uint8_t *id)
     j = find_chunk(st, ts, id);
     if (j == st->nchunks) {
         j--;
-        off = st->chunks[j]->n;
+        off = st->leaf[j].n;
     } else {
-        off = chunk_lower_bound(st->chunks[j], ts, id);
-        if (off < st->chunks[j]->n && item_cmp(&st->chunks[j]->items[off], ts, id) == 0) {
+        ch = chunk_get(st, j, false);
+        off = chunk_lower_bound(ch, ts, id);
+        if (off < ch->n && item_cmp(&ch->items[off], ts, id) == 0) {
             return PX_EEXIST;
         }
         /* Between two chunks: the previous one may have room. */
@@ -745,32 +993,29 @@ insert_sealed(struct px_negentropy_storage *st, uint64_t ts, const uint8_t *id)
             off = st->leaf[j].n;
         }
     }
-    ch = st->chunks[j];
+    ch = chunk_get(st, j, true);
     if (ch->n < CHUNK_MAX) {
         struct acc v;
 
         chunk_insert_at(ch, off, ts, id);
-        leaf_set(st, j);
+        leaf_set(st, j, ch);
         acc_from_id(&v, id);
         fw_update(st, j, true, &v);
         st->size++;
         return 0;
     }
 
-    /* The chunk is full: allocate everything before changing anything. */
-    if ((rc = reserve_chunks(st, st->nchunks + 1)) != 0) {
+    /* The chunk is full: allocate everything before changing anything (a new page takes the
+     * least recently used frame, never ch's). */
+    if ((rc = reserve_chunks(st, st->nchunks + 1)) != 0 || (rc = chunk_new(st, &ref, &nc)) != 0) {
         return rc;
     }
-    if ((nc = malloc(sizeof(*nc))) == NULL) {
-        return PX_ENOMEM;
-    }
-    chunk_init(nc);
     from = j;
     if (j + 1 == st->nchunks && off == ch->n) {
         /* Past the newest item (records arrive in timestamp order): start a new chunk and
          * leave the full one full. */
         chunk_insert_at(nc, 0, ts, id);
-        chunks_insert(st, j + 1, nc);
+        chunks_insert(st, j + 1, &ref, nc);
         from = j + 1;
     } else if (j + 1 == st->nchunks && off >= CHUNK_MAX / 2) {
         /* Near the end of the newest chunk (same-millisecond records in any id order):
@@ -780,8 +1025,8 @@ insert_sealed(struct px_negentropy_storage *st, uint64_t ts, const uint8_t *id)
         ch->n = off;
         chunk_reprefix(nc, 0);
         chunk_insert_at(ch, off, ts, id);
-        leaf_set(st, j);
-        chunks_insert(st, j + 1, nc);
+        leaf_set(st, j, ch);
+        chunks_insert(st, j + 1, &ref, nc);
     } else {
         size_t half = CHUNK_MAX / 2;
 
@@ -795,8 +1040,8 @@ insert_sealed(struct px_negentropy_storage *st, uint64_t ts, const uint8_t *id)
         } else {
             chunk_insert_at(nc, off - half, ts, id);
         }
-        leaf_set(st, j);
-        chunks_insert(st, j + 1, nc);
+        leaf_set(st, j, ch);
+        chunks_insert(st, j + 1, &ref, nc);
         /* Right first, so that index j still names ch afterwards. */
         (void)settle(st, j + 1);
         from = settle(st, j);
@@ -813,8 +1058,13 @@ px_negentropy_storage_insert(struct px_negentropy_storage *st, uint64_t timestam
     if (timestamp == TS_INFINITY) {
         return PX_EINVAL;
     }
+    if (failure(st) != 0) {
+        return failure(st);
+    }
     if (st->sealed) {
-        return insert_sealed(st, timestamp, id);
+        int rc = insert_sealed(st, timestamp, id);
+
+        return failure(st) != 0 ? failure(st) : rc;
     }
     if (st->size == st->pending_cap) {
         size_t cap = st->pending_cap < 64 ? 64 : st->pending_cap * 2;
@@ -832,25 +1082,23 @@ px_negentropy_storage_insert(struct px_negentropy_storage *st, uint64_t timestam
     return 0;
 }
 
-int
-px_negentropy_storage_erase(struct px_negentropy_storage *st, uint64_t timestamp, const uint8_t *id)
+static int
+erase_sealed(struct px_negentropy_storage *st, uint64_t timestamp, const uint8_t *id)
 {
     struct chunk *ch;
     struct acc v;
     size_t j, off;
 
-    if (!st->sealed) {
-        return PX_EINVAL;
-    }
     j = find_chunk(st, timestamp, id);
     if (j == st->nchunks) {
         return PX_ENOTFOUND;
     }
-    ch = st->chunks[j];
+    ch = chunk_get(st, j, false);
     off = chunk_lower_bound(ch, timestamp, id);
     if (off == ch->n || item_cmp(&ch->items[off], timestamp, id) != 0) {
         return PX_ENOTFOUND;
     }
+    ch = chunk_get(st, j, true);
     memmove(&ch->items[off], &ch->items[off + 1], (ch->n - off - 1) * sizeof(ch->items[0]));
     ch->n--;
     chunk_reprefix(ch, off);
@@ -866,13 +1114,28 @@ px_negentropy_storage_erase(struct px_negentropy_storage *st, uint64_t timestamp
         fw_rebuild(st, from);
         return 0;
     }
-    leaf_set(st, j);
+    leaf_set(st, j, ch);
     if (can_merge(st, j)) {
         fw_rebuild(st, settle(st, j));
     } else {
         fw_update(st, j, false, &v);
     }
     return 0;
+}
+
+int
+px_negentropy_storage_erase(struct px_negentropy_storage *st, uint64_t timestamp, const uint8_t *id)
+{
+    int rc;
+
+    if (!st->sealed) {
+        return PX_EINVAL;
+    }
+    if (failure(st) != 0) {
+        return failure(st);
+    }
+    rc = erase_sealed(st, timestamp, id);
+    return failure(st) != 0 ? failure(st) : rc;
 }
 
 int
@@ -883,6 +1146,9 @@ px_negentropy_storage_seal(struct px_negentropy_storage *st)
 
     if (st->sealed) {
         return PX_EINVAL;
+    }
+    if (failure(st) != 0) {
+        return failure(st);
     }
     if (n > 1) {
         qsort(st->pending, n, sizeof(st->pending[0]), item_qsort_cmp);
@@ -896,25 +1162,21 @@ px_negentropy_storage_seal(struct px_negentropy_storage *st)
         return rc;
     }
     for (size_t j = 0; j < m; j++) {
-        struct chunk *ch = malloc(sizeof(*ch));
         size_t first = j * SEAL_FILL;
+        struct chunk *ch;
 
-        if (ch == NULL) {
+        if ((rc = chunk_new(st, &st->chunks[j], &ch)) != 0) {
             for (size_t k = 0; k < j; k++) {
-                free(st->chunks[k]);
+                chunk_drop(st, &st->chunks[k]);
             }
-            return PX_ENOMEM;
+            return rc;
         }
-        chunk_init(ch);
         ch->n = n - first < SEAL_FILL ? n - first : SEAL_FILL;
         memcpy(ch->items, &st->pending[first], ch->n * sizeof(ch->items[0]));
         chunk_reprefix(ch, 0);
-        st->chunks[j] = ch;
+        leaf_set(st, j, ch);
     }
     st->nchunks = m;
-    for (size_t j = 0; j < m; j++) {
-        leaf_set(st, j);
-    }
     free(st->pending);
     st->pending = NULL;
     st->pending_cap = 0;
@@ -933,11 +1195,14 @@ px_negentropy_storage_get(const struct px_negentropy_storage *st, size_t index, 
     if (!st->sealed || index >= st->size) {
         return PX_EINVAL;
     }
+    if (failure(st) != 0) {
+        return failure(st);
+    }
     c = locate(st, index, NULL);
     it = cursor_item(st, &c);
     *timestamp = it->ts;
     memcpy(id, it->id, ID_SIZE);
-    return 0;
+    return failure(st);
 }
 
 int
@@ -949,11 +1214,14 @@ px_negentropy_storage_lower_bound(const struct px_negentropy_storage *st, uint64
     if (!st->sealed || prefix_len > ID_SIZE) {
         return PX_EINVAL;
     }
+    if (failure(st) != 0) {
+        return failure(st);
+    }
     if (prefix_len > 0) {
         memcpy(id, prefix, prefix_len);
     }
     *pos = lower_bound(st, timestamp, id);
-    return 0;
+    return failure(st);
 }
 
 static void
@@ -975,8 +1243,11 @@ px_negentropy_storage_fingerprint(const struct px_negentropy_storage *st, size_t
     if (!st->sealed || begin > end || end > st->size) {
         return PX_EINVAL;
     }
+    if (failure(st) != 0) {
+        return failure(st);
+    }
     range_fingerprint(st, begin, end, fp);
-    return 0;
+    return failure(st);
 }
 
 /* ---- Reconciliation ---- */
@@ -1232,10 +1503,10 @@ split_range(struct run *r, struct obuf *o, size_t lower, size_t upper, const str
                 nb = *ub;
             } else {
                 struct cursor c = locate(st, curr - 1, NULL);
-                const struct item *prev = cursor_item(st, &c);
+                struct item prev = *cursor_item(st, &c);
 
                 cursor_next(st, &c);
-                bound_minimal(&nb, prev, cursor_item(st, &c));
+                bound_minimal(&nb, &prev, cursor_item(st, &c));
             }
             encode_bound(r, o, &nb);
             ob_varint(o, MODE_FINGERPRINT);
@@ -1523,6 +1794,22 @@ run_fini(struct run *r)
     free(r->tstate);
 }
 
+/* run_message over a storage whose pager has not failed, before or during the message. */
+static int
+run_checked(struct run *r, const uint8_t *msg, size_t len, bool client)
+{
+    int rc;
+
+    if (failure(r->st) != 0) {
+        return fail(r, failure(r->st), REASON_PAGER);
+    }
+    rc = run_message(r, msg, len, client);
+    if (failure(r->st) != 0) {
+        return fail(r, failure(r->st), REASON_PAGER);
+    }
+    return rc;
+}
+
 int
 px_negentropy_new(const struct px_negentropy_storage *st, size_t frame_size_limit,
                   struct px_negentropy **out)
@@ -1569,14 +1856,18 @@ px_negentropy_initiate(struct px_negentropy *ne, uint8_t **msg, size_t *msg_len)
         ne->reason = "already initiated, or acting as a server";
         return PX_EINVAL;
     }
+    if (failure(ne->st) != 0) {
+        ne->reason = REASON_PAGER;
+        return failure(ne->st);
+    }
     run_init(&r, ne);
     bound_infinity(&inf);
     ob_put(&r.out, &v, 1);
     split_range(&r, &r.out, 0, ne->st->size, &inf);
-    if (r.out.oom) {
+    if (r.out.oom || failure(ne->st) != 0) {
         run_fini(&r);
-        ne->reason = "out of memory";
-        return PX_ENOMEM;
+        ne->reason = r.out.oom ? "out of memory" : REASON_PAGER;
+        return r.out.oom ? PX_ENOMEM : failure(ne->st);
     }
     ne->role = ROLE_CLIENT;
     *msg = r.out.p;
@@ -1608,7 +1899,7 @@ px_negentropy_reconcile(struct px_negentropy *ne, const uint8_t *msg, size_t len
         return PX_EINVAL;
     }
     run_init(&r, ne);
-    if ((rc = run_message(&r, msg, len, true)) != 0) {
+    if ((rc = run_checked(&r, msg, len, true)) != 0) {
         run_fini(&r);
         return rc;
     }
@@ -1642,7 +1933,7 @@ px_negentropy_respond(struct px_negentropy *ne, const uint8_t *msg, size_t len, 
         return PX_EINVAL;
     }
     run_init(&r, ne);
-    if ((rc = run_message(&r, msg, len, false)) != 0) {
+    if ((rc = run_checked(&r, msg, len, false)) != 0) {
         run_fini(&r);
         return rc;
     }

@@ -21,8 +21,9 @@
  * in 64 bits, bounds must not decrease, every count and length is checked against the bytes
  * left before anything is allocated, and IdLists and ranges are capped.
  *
- * Pure: no I/O, clock, randomness or globals. Allocation is malloc; every failure is
- * PX_ENOMEM and leaves the object as it was before the call. Objects are not thread-safe;
+ * Pure: no I/O, clock, randomness or globals; a storage can be given a pager (below), which
+ * does its I/O. Allocation is malloc; every failure is PX_ENOMEM and leaves the object as
+ * it was before the call (a pager's failure is sticky instead). Objects are not thread-safe;
  * a storage may be read by several reconcilers one call at a time, and must not change
  * during a call (it may change between calls: reconcilers keep no positions across calls).
  */
@@ -86,7 +87,8 @@ bool px_negentropy_storage_sealed(const struct px_negentropy_storage *st);
 /* The number of items (sealed or not). */
 size_t px_negentropy_storage_size(const struct px_negentropy_storage *st);
 
-/* Bytes the storage has allocated (malloc's own overhead excluded). */
+/* Bytes the storage has allocated (malloc's own overhead excluded): with a pager, its
+ * summary and its cache, not the pages the pager holds. */
 size_t px_negentropy_storage_memory(const struct px_negentropy_storage *st);
 
 /* The item at position index (0 = oldest) of a sealed storage, O(log n). PX_EINVAL when
@@ -109,6 +111,49 @@ int px_negentropy_storage_lower_bound(const struct px_negentropy_storage *st, ui
  */
 int px_negentropy_storage_fingerprint(const struct px_negentropy_storage *st, size_t begin,
                                       size_t end, uint8_t fp[PX_NEGENTROPY_FINGERPRINT_SIZE]);
+
+/* ---- Paging ----
+ *
+ * By default the whole index is in memory, about 45-50 bytes per item. With a pager it
+ * keeps in memory only a summary of each chunk of up to 128 items (about 1.2 bytes per
+ * item) and a cache of cache_pages chunks; the chunks themselves are pages that the pager
+ * stores (the daemon: a file of its own). Every operation above touches O(1) chunks, so
+ * it reads or writes at most a few pages. Results are the same with or without a pager.
+ *
+ * A pager call that fails makes the storage failed for good: that call and every later one
+ * returns the pager's error (PX_EIO when it gave none), px_negentropy_storage_failed says
+ * so, and the caller rebuilds the index (from where it got the items in the first place).
+ * Reads go through the cache, so with a pager even the const functions change the cache
+ * and must not run concurrently.
+ */
+
+/* The bytes of one page, the same for every page of every storage. */
+size_t px_negentropy_page_size(void);
+
+/* The fewest pages a cache may hold. */
+#define PX_NEGENTROPY_MIN_CACHE 4
+
+struct px_negentropy_pager {
+    /* Stores len (px_negentropy_page_size) bytes as page slot (0, 1, 2, ...; the storage
+     * reuses the slots it frees, so slots stay below the most chunks it ever held). 0, or
+     * a negative px error. */
+    int (*write)(void *ctx, uint64_t slot, const void *buf, size_t len);
+    /* Reads back the len bytes last written to page slot. 0, or a negative px error. */
+    int (*read)(void *ctx, uint64_t slot, void *buf, size_t len);
+    void *ctx;
+};
+
+/* Makes st keep its chunks in pages through pager (copied; ctx must outlive st), caching at
+ * most cache_pages of them (PX_NEGENTROPY_MIN_CACHE or more). Only on an empty, unsealed
+ * storage: PX_EINVAL otherwise, or for a missing callback or a smaller cache; PX_ENOMEM. */
+int px_negentropy_storage_set_pager(struct px_negentropy_storage *st,
+                                    const struct px_negentropy_pager *pager, size_t cache_pages);
+
+/* Whether a pager call has failed (never true without a pager). */
+bool px_negentropy_storage_failed(const struct px_negentropy_storage *st);
+
+/* The pages in use times the page size: the bytes the pager holds (0 without a pager). */
+size_t px_negentropy_storage_paged_bytes(const struct px_negentropy_storage *st);
 
 /* ---- Reconciliation ---- */
 
@@ -160,7 +205,8 @@ struct px_negentropy_result {
  * timestamp past infinity or a bound below the previous one; PX_EVERSION when the server
  * answered with another protocol version (no downgrade exists); PX_ENONCANON for a varint
  * that is not in its shortest form; PX_ECOUNT for an IdList count larger than the bytes
- * left; PX_ETOOBIG past PX_NEGENTROPY_MAX_IDLIST or PX_NEGENTROPY_MAX_RANGES; PX_ENOMEM.
+ * left; PX_ETOOBIG past PX_NEGENTROPY_MAX_IDLIST or PX_NEGENTROPY_MAX_RANGES; PX_ENOMEM;
+ * the pager's error once the storage's pager has failed (px_negentropy_storage_failed).
  */
 int px_negentropy_reconcile(struct px_negentropy *ne, const uint8_t *msg, size_t len,
                             struct px_negentropy_result *res);
