@@ -27,6 +27,7 @@
 
 #include "protocol/buf.h"
 #include "protocol/err.h"
+#include "protocol/negentropy.h"
 
 /* The longest path a Unix socket address holds, without its NUL. */
 #define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
@@ -53,6 +54,17 @@ static const struct px_config_option options[] = {
                              "Name of this node shown to local clients and in status output: "
                              "1 to " STR(PX_CONFIG_MAX_NAME) " printable ASCII characters.",
                              0, FIELD(name)},
+    [PX_CONFIG_NODE_INDEX_DIR] = {"node", "index_dir", PX_CONFIG_T_PATH, 0, PX_CONFIG_MAX_PATH - 1,
+                                  "",
+                                  "Directory of the reconciliation index's page file, a scratch "
+                                  "file without a name; empty means data_dir.",
+                                  0, FIELD(index_dir)},
+    [PX_CONFIG_NODE_INDEX_CACHE_PAGES] = {"node", "index_cache_pages", PX_CONFIG_T_UINT, 0, 1048576,
+                                          "64",
+                                          "Pages of the reconciliation index kept in memory "
+                                          "(5,416 bytes each, up to 128 records a page); 0 keeps "
+                                          "the whole index in memory, else at least 4.",
+                                          0, FIELD(index_cache_pages)},
     [PX_CONFIG_POLICY_ACCEPT_AUTHORS] = {"policy", "accept_authors", PX_CONFIG_T_AUTHORS, 1,
                                          PX_CONFIG_MAX_AUTHORS, "any",
                                          "Whose records are stored and passed on: any, or a "
@@ -973,6 +985,12 @@ px_config_validate(const struct px_config *cfg, struct px_config_error *err)
                     "node.socket: <data_dir>/" PX_CONFIG_SOCKET_NAME " would be %zu bytes, more "
                     "than the %zu of a Unix socket path; set node.socket to a shorter path",
                     strlen(cfg->data_dir) + 1 + strlen(PX_CONFIG_SOCKET_NAME), SOCKET_PATH_MAX);
+    }
+    if (cfg->index_cache_pages > 0 && cfg->index_cache_pages < PX_NEGENTROPY_MIN_CACHE) {
+        err->line = cfg->line[PX_CONFIG_NODE_INDEX_CACHE_PAGES];
+        return fail(err, PX_EVALUE,
+                    "node.index_cache_pages (%u) must be 0 (no page file) or at least %d",
+                    cfg->index_cache_pages, PX_NEGENTROPY_MIN_CACHE);
     }
     if (cfg->max_handshakes > cfg->max_peers) {
         err->line = later(cfg->line[PX_CONFIG_NETWORK_MAX_HANDSHAKES],

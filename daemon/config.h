@@ -59,6 +59,8 @@ enum px_config_opt {
     PX_CONFIG_NODE_SOCKET,
     PX_CONFIG_NODE_LOG_LEVEL,
     PX_CONFIG_NODE_NAME,
+    PX_CONFIG_NODE_INDEX_DIR,
+    PX_CONFIG_NODE_INDEX_CACHE_PAGES,
     PX_CONFIG_POLICY_ACCEPT_AUTHORS,
     PX_CONFIG_POLICY_MAX_CLOCK_SKEW,
     PX_CONFIG_NETWORK_LISTEN,
@@ -106,6 +108,8 @@ struct px_config {
     char socket[PX_CONFIG_MAX_PATH];   /* "": use px_config_socket_path() */
     enum px_log_level log_level;
     char name[PX_CONFIG_MAX_NAME + 1];
+    char index_dir[PX_CONFIG_MAX_PATH]; /* "": data_dir */
+    unsigned index_cache_pages;         /* 0: the reconciliation index is all in memory */
 
     /* [policy] */
     bool accept_any_author; /* "any": then n_authors is 0 */

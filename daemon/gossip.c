@@ -21,6 +21,7 @@
 #include "db.h"
 #include "ingest.h"
 #include "log.h"
+#include "pagefile.h"
 #include "peer.h"
 #include "protocol/buf.h"
 #include "protocol/err.h"
@@ -126,6 +127,10 @@ struct px_gossip {
     uint64_t quota_window_ms, quota_records, quota_bytes, quota_msgs;
     size_t max_pending_wants, max_queued_wants;
     struct px_negentropy_storage *index; /* NULL: anti-entropy is off */
+    struct px_pagefile *index_file;      /* its pages; NULL: all in memory */
+    char data_dir[PX_CONFIG_MAX_PATH];
+    char index_dir[PX_CONFIG_MAX_PATH]; /* where the index's page file goes */
+    unsigned index_cache_pages;         /* 0: no page file */
     struct want *wants[WANT_BUCKETS];
     size_t n_wants;
     struct want *done_head, *done_tail; /* done entries in the order they were received */
@@ -1038,6 +1043,90 @@ sync_end(struct px_gossip_link *l)
     l->next_sync = uv_now(l->g->loop) + l->g->sync_interval_ms;
 }
 
+/* ---- The reconciliation index ---- */
+
+static int
+index_add(void *arg, uint64_t created, const uint8_t *id)
+{
+    return px_negentropy_storage_insert(arg, created, id);
+}
+
+/* Ends every reconciliation (they borrow the index), then frees the index and its file. */
+static void
+index_drop(struct px_gossip *g)
+{
+    for (struct px_gossip_link *l = g->links; l != NULL; l = l->next) {
+        if (l->ne != NULL) {
+            sync_end(l);
+        }
+    }
+    px_negentropy_storage_free(g->index);
+    g->index = NULL;
+    px_pagefile_close(g->index_file);
+    g->index_file = NULL;
+}
+
+/*
+ * Builds g->index from one read of (created, id) of every stored record; the commit hook
+ * keeps it current from then on. Paged, its chunks live in a scratch file in index_dir and
+ * index_cache_pages of them in memory, so that the daemon's memory does not grow with its
+ * store (~48 bytes a record in memory otherwise). A reconciliation touches a few pages per
+ * range, and records arriving in time order touch the newest. When that file cannot be
+ * made, or paged is false, the index is all in memory. On failure g->index is NULL and
+ * anti-entropy is off.
+ */
+static int index_failed(struct px_gossip *g, int rc);
+
+static int
+index_build(struct px_gossip *g, bool paged)
+{
+    char path[PX_CONFIG_MAX_PATH + 32], err[256];
+    struct px_negentropy_pager pager = {px_pagefile_write, px_pagefile_read, NULL};
+    struct px_store *s = NULL;
+    int rc;
+
+    if (paged && g->index_cache_pages > 0 &&
+        px_pagefile_open(g->index_dir, &g->index_file, err, sizeof(err)) != 0) {
+        px_log_warnx("gossip: %s; the reconciliation index is kept in memory", err);
+    }
+    pager.ctx = g->index_file;
+    snprintf(path, sizeof(path), "%s/store.db", g->data_dir);
+    if ((rc = px_negentropy_storage_new(&g->index)) == 0 &&
+        (g->index_file == NULL ||
+         (rc = px_negentropy_storage_set_pager(g->index, &pager, g->index_cache_pages)) == 0) &&
+        (rc = px_store_open(path, &s, err, sizeof(err))) == 0 &&
+        (rc = px_store_index(s, index_add, g->index)) == 0) {
+        rc = px_negentropy_storage_seal(g->index);
+    }
+    px_store_close(s);
+    if (rc != 0 && g->index != NULL && px_negentropy_storage_failed(g->index)) {
+        return index_failed(g, rc);
+    }
+    if (rc != 0) {
+        px_log_warnx("gossip: cannot build the reconciliation index (%s); anti-entropy is off",
+                     px_strerror(rc));
+        index_drop(g);
+        return rc;
+    }
+    px_log_info("gossip: reconciliation index of %zu records (%zu bytes in memory, %zu in %s)",
+                px_negentropy_storage_size(g->index), px_negentropy_storage_memory(g->index),
+                px_negentropy_storage_paged_bytes(g->index),
+                g->index_file != NULL ? "its page file" : "no page file");
+    return 0;
+}
+
+/* The index's page file failed (a full disk, an I/O error): the index moves to memory,
+ * rebuilt from the store. 0, or why anti-entropy is now off. */
+static int
+index_failed(struct px_gossip *g, int rc)
+{
+    px_log_error("gossip: the reconciliation index's page file failed (%s); rebuilding the "
+                 "index in memory",
+                 px_strerror(rc));
+    index_drop(g);
+    return index_build(g, false);
+}
+
 static void
 sync_start(struct px_gossip_link *l)
 {
@@ -1053,6 +1142,9 @@ sync_start(struct px_gossip_link *l)
         (rc = px_negentropy_initiate(l->ne, &m, &len)) != 0) {
         px_log_warnx("gossip: cannot start a reconciliation: %s", px_strerror(rc));
         sync_end(l);
+        if (px_negentropy_storage_failed(g->index)) {
+            (void)index_failed(g, rc);
+        }
         return;
     }
     l->sync_started = uv_now(g->loop);
@@ -1062,6 +1154,26 @@ sync_start(struct px_gossip_link *l)
                  px_negentropy_storage_size(g->index));
     send_neg(l, m, len);
     free(m);
+}
+
+/* The server's reply to one reconcile message, from a fresh reconciler (they keep no state
+ * between messages); on failure, why says what was wrong with it. */
+static int
+respond(struct px_gossip *g, const struct px_wire_msg *msg, uint8_t **reply, size_t *rlen,
+        char *why, size_t why_len)
+{
+    struct px_negentropy *ne = NULL;
+    int rc;
+
+    if ((rc = px_negentropy_new(g->index, NEG_FRAME, &ne)) == 0) {
+        rc = px_negentropy_respond(ne, msg->neg, msg->neg_len, reply, rlen);
+    }
+    if (rc != 0) {
+        snprintf(why, why_len, "bad reconcile message: %s: %s", px_err_name(rc),
+                 ne != NULL ? px_negentropy_reason(ne) : "");
+    }
+    px_negentropy_free(ne);
+    return rc;
 }
 
 static void
@@ -1083,7 +1195,11 @@ on_reconcile(struct px_gossip_link *l, const struct px_wire_msg *msg)
             snprintf(why, sizeof(why), "bad reconcile message: %s: %s", px_err_name(rc),
                      px_negentropy_reason(l->ne));
             sync_end(l);
-            px_peer_drop(l->peer, why);
+            if (!px_negentropy_storage_failed(g->index)) {
+                px_peer_drop(l->peer, why);
+            } else if (index_failed(g, rc) == 0) {
+                sync_start(l); /* ours, not the peer's: start again on the rebuilt index */
+            }
             return;
         }
         l->sync_have += res.have_n;
@@ -1106,27 +1222,27 @@ on_reconcile(struct px_gossip_link *l, const struct px_wire_msg *msg)
         px_negentropy_result_fini(&res);
         return;
     }
-    /* Server role: a fresh reconciler per message (they keep no state between calls). */
+    /* Server role. */
     if (g->index == NULL) {
         px_log_debug("gossip: peer %s: reconcile without an index; ignored", l->label);
         return;
     }
     {
-        struct px_negentropy *ne = NULL;
         uint8_t *reply = NULL;
         size_t rlen = 0;
 
-        if ((rc = px_negentropy_new(g->index, NEG_FRAME, &ne)) == 0) {
-            rc = px_negentropy_respond(ne, msg->neg, msg->neg_len, &reply, &rlen);
+        rc = respond(g, msg, &reply, &rlen, why, sizeof(why));
+        if (rc != 0 && g->index != NULL && px_negentropy_storage_failed(g->index)) {
+            /* Ours, not the peer's: answer from the rebuilt index. */
+            if (index_failed(g, rc) != 0) {
+                return;
+            }
+            rc = respond(g, msg, &reply, &rlen, why, sizeof(why));
         }
         if (rc != 0) {
-            snprintf(why, sizeof(why), "bad reconcile message: %s: %s", px_err_name(rc),
-                     ne != NULL ? px_negentropy_reason(ne) : "");
-            px_negentropy_free(ne);
             px_peer_drop(l->peer, why);
             return;
         }
-        px_negentropy_free(ne);
         l->st.last_sync_ms = px_daemon_now_ms();
         send_neg(l, reply, rlen);
         free(reply);
@@ -1177,17 +1293,16 @@ on_items(void *arg, struct px_store_item *const *items, size_t n)
         if (g->index != NULL && it->purged && rc == 0) {
             rc = px_negentropy_storage_erase(g->index, it->purged_created, it->purged_id);
         }
-        if (rc != 0 && rc != PX_EEXIST && rc != PX_ENOTFOUND) {
+        if (rc != 0 && rc != PX_EEXIST && rc != PX_ENOTFOUND &&
+            px_negentropy_storage_failed(g->index)) {
+            /* Rebuilt from the store, which already holds this commit's items. */
+            (void)index_failed(g, rc);
+        } else if (rc != 0 && rc != PX_EEXIST && rc != PX_ENOTFOUND) {
             /* The index would now be wrong: turn anti-entropy off rather than lie. */
             px_log_error("gossip: the reconciliation index cannot follow the store (%s); "
                          "anti-entropy is off until restart",
                          px_strerror(rc));
-            for (l = g->links; l != NULL; l = l->next) {
-                px_negentropy_free(l->ne);
-                l->ne = NULL;
-            }
-            px_negentropy_storage_free(g->index);
-            g->index = NULL;
+            index_drop(g);
         }
     }
     /* Push: each new id goes to every link but the one it came from, gathered for up to
@@ -1244,19 +1359,10 @@ gossip_on_tick(uv_timer_t *t)
 
 /* ---- Public ---- */
 
-static int
-index_add(void *arg, uint64_t created, const uint8_t *id)
-{
-    return px_negentropy_storage_insert(arg, created, id);
-}
-
 int
 px_gossip_new(struct px_daemon *d, const struct px_config *cfg, struct px_gossip **out)
 {
     struct px_gossip *g = calloc(1, sizeof(*g));
-    char path[PX_CONFIG_MAX_PATH + 32], err[256];
-    struct px_store *s = NULL;
-    int rc;
 
     *out = NULL;
     if (g == NULL || (g->msg = calloc(1, sizeof(*g->msg))) == NULL) {
@@ -1272,23 +1378,11 @@ px_gossip_new(struct px_daemon *d, const struct px_config *cfg, struct px_gossip
     g->quota_msgs = cfg->quota_messages;
     g->max_pending_wants = cfg->max_pending_wants;
     g->max_queued_wants = cfg->max_queued_wants;
-    /* The index: one read of (created, id) at start, then the commit hook keeps it. */
-    snprintf(path, sizeof(path), "%s/store.db", cfg->data_dir);
-    if ((rc = px_negentropy_storage_new(&g->index)) == 0 &&
-        (rc = px_store_open(path, &s, err, sizeof(err))) == 0 &&
-        (rc = px_store_index(s, index_add, g->index)) == 0) {
-        rc = px_negentropy_storage_seal(g->index);
-    }
-    px_store_close(s);
-    if (rc != 0) {
-        px_log_warnx("gossip: cannot build the reconciliation index (%s); anti-entropy is off",
-                     px_strerror(rc));
-        px_negentropy_storage_free(g->index);
-        g->index = NULL;
-    } else {
-        px_log_info("gossip: reconciliation index of %zu records (%zu bytes)",
-                    px_negentropy_storage_size(g->index), px_negentropy_storage_memory(g->index));
-    }
+    snprintf(g->data_dir, sizeof(g->data_dir), "%s", cfg->data_dir);
+    snprintf(g->index_dir, sizeof(g->index_dir), "%s",
+             cfg->index_dir[0] != '\0' ? cfg->index_dir : cfg->data_dir);
+    g->index_cache_pages = cfg->index_cache_pages;
+    (void)index_build(g, true);
     uv_timer_init(g->loop, &g->ann_timer);
     g->ann_timer.data = g;
     g->ann_init = true;
@@ -1335,6 +1429,7 @@ px_gossip_free(struct px_gossip *g)
         }
     }
     px_negentropy_storage_free(g->index);
+    px_pagefile_close(g->index_file);
     free(g->msg);
     free(g);
 }

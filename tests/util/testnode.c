@@ -181,3 +181,26 @@ px_testnode_publish(const struct px_testnode *n, const char *title, size_t body_
     free(text);
     free(body);
 }
+
+void
+px_testnode_publish_many(const struct px_testnode *n, const char *prefix, size_t count)
+{
+    size_t cap = 256 + count * (strlen(prefix) + 160), len = 0;
+    char *text = malloc(cap);
+    struct px_run r;
+
+    cr_assert_not_null(text);
+    for (size_t i = 0; i < count; i++) {
+        int k = snprintf(text + len, cap - len,
+                         "{\"practice\": \"good\", \"title\": \"%s %zu\", \"summary\": \"s\", "
+                         "\"language\": \"en\", \"license\": \"CC-BY-4.0\"}\n",
+                         prefix, i);
+
+        cr_assert(k > 0 && (size_t)k < cap - len);
+        len += (size_t)k;
+    }
+    px_testd_praxis(&n->d, &r, text, len, "publish", "--json", "-", NULL);
+    cr_assert_eq(r.status, 0, "publish of %zu cases: %s", count, r.err);
+    px_run_free(&r);
+    free(text);
+}

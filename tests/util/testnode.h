@@ -83,4 +83,8 @@ int64_t px_testnode_wait_records(struct px_testnode *const *nodes, size_t n, uin
  */
 void px_testnode_publish(const struct px_testnode *n, const char *title, size_t body_len, char *id);
 
+/* Publishes count good-practice cases titled "<prefix> <i>" (i from 0) at n through one
+ * `praxis publish --json -`. Fails the test if praxis does. */
+void px_testnode_publish_many(const struct px_testnode *n, const char *prefix, size_t count);
+
 #endif

@@ -189,6 +189,8 @@ Test(config, defaults)
     cr_assert_str_eq(cfg.socket, "");
     cr_assert_eq(cfg.log_level, PX_LOG_INFO);
     cr_assert_str_eq(cfg.name, "praxis");
+    cr_assert_str_eq(cfg.index_dir, "");
+    cr_assert_eq(cfg.index_cache_pages, 64);
     cr_assert(cfg.accept_any_author);
     cr_assert_eq(cfg.n_authors, 0);
     cr_assert_eq(cfg.max_clock_skew_s, 600);
@@ -236,6 +238,8 @@ Test(config, every_option_parsed)
                                "socket = /run/praxis/api.sock\n"
                                "log_level = debug\n"
                                "name = Oxfam Nairobi office\n"
+                               "index_dir = /var/cache/praxis\n"
+                               "index_cache_pages = 1048576\n"
                                "[policy]\n"
                                "accept_authors = " K1 ", " K2 "\n"
                                "max_clock_skew = 0\n"
@@ -264,6 +268,8 @@ Test(config, every_option_parsed)
     cr_assert_str_eq(cfg.socket, "/run/praxis/api.sock");
     cr_assert_eq(cfg.log_level, PX_LOG_DEBUG);
     cr_assert_str_eq(cfg.name, "Oxfam Nairobi office");
+    cr_assert_str_eq(cfg.index_dir, "/var/cache/praxis");
+    cr_assert_eq(cfg.index_cache_pages, 1048576);
     cr_assert_not(cfg.accept_any_author);
     cr_assert_eq(cfg.n_authors, 2);
     cr_assert_arr_eq(cfg.authors[0], k1, 32);
@@ -296,8 +302,8 @@ Test(config, every_option_parsed)
     cr_assert_eq(cfg.max_client_queue, 65536);
     /* Lines are recorded; peer keeps its first line. */
     cr_assert_eq(cfg.line[PX_CONFIG_NODE_DATA_DIR], 2);
-    cr_assert_eq(cfg.line[PX_CONFIG_NETWORK_PEER], 12);
-    cr_assert_eq(cfg.line[PX_CONFIG_API_MAX_CLIENT_QUEUE], 23);
+    cr_assert_eq(cfg.line[PX_CONFIG_NETWORK_PEER], 14);
+    cr_assert_eq(cfg.line[PX_CONFIG_API_MAX_CLIENT_QUEUE], 25);
     cr_assert_eq(px_config_validate(&cfg, &err), 0, "%s", err.msg);
 }
 
@@ -825,6 +831,23 @@ Test(config, validate_cross_checks)
     /* Fixed from the command line: the file's line no longer applies. */
     cr_assert_eq(px_config_set(&cfg, "max_peers", "2", &err), 0);
     cr_assert_eq(px_config_validate(&cfg, &err), 0, "%s", err.msg);
+
+    /* A page cache too small to page through (0 means no page file). */
+    for (unsigned v = 0; v <= 5; v++) {
+        char text[96];
+
+        snprintf(text, sizeof(text), "[node]\nindex_cache_pages = %u\n", v);
+        cr_assert_eq(parse(text), 0, "%s", err.msg);
+        if (v == 0 || v >= 4) {
+            cr_assert_eq(px_config_validate(&cfg, &err), 0, "%u: %s", v, err.msg);
+        } else {
+            cr_assert_eq(px_config_validate(&cfg, &err), PX_EVALUE, "%u", v);
+            cr_assert_eq(err.line, 2);
+            snprintf(text, sizeof(text),
+                     "node.index_cache_pages (%u) must be 0 (no page file) or at least 4", v);
+            cr_assert_str_eq(err.msg, text);
+        }
+    }
 
     /* A data_dir whose socket path would not fit a sockaddr_un. */
     memset(path, 'd', 100);
