@@ -5,7 +5,10 @@
  * logged reason; a peer that answers pings stays), network.max_handshakes (connections past
  * it wait in the kernel's backlog, unanswered, until a handshake slot frees; then they and
  * an honest node get through) and network.max_peers (a connection past it is closed at
- * once with a logged reason, the links already up stay, and a freed place can be taken).
+ * once with a logged reason, the links already up stay, and a freed place can be taken)
+ * and the idle check of a peer whose output is backed up (the node stops reading it past
+ * 4 MiB unsent: one that drains that output, however slowly, is alive and stays; one that
+ * reads none of it is dropped after idle_timeout).
  * Ports are chosen at run time; every wait polls a condition against a deadline.
  */
 #include <sys/socket.h>
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -24,8 +28,10 @@
 
 #include "common/identity.h"
 #include "daemon/config.h"
+#include "protocol/boxstream.h"
 #include "protocol/buf.h"
 #include "protocol/err.h"
+#include "protocol/record.h"
 #include "protocol/shs.h"
 #include "protocol/wire.h"
 #include "util/daemon_util.h"
@@ -35,6 +41,10 @@
 #define WAIT_MS 15000
 
 static char *tmp;
+/* The node of a test of a backed-up peer (heap-allocated, so that it outlives a failed
+ * test's frame): teardown stops it after a failed assertion (Criterion runs the suite's
+ * fini after one), rather than leave the daemon behind. */
+static struct px_testnode *big_live;
 
 static void
 setup(void)
@@ -46,6 +56,11 @@ setup(void)
 static void
 teardown(void)
 {
+    if (big_live != NULL) {
+        px_testnode_free(big_live);
+        free(big_live);
+        big_live = NULL;
+    }
     px_test_rmtree(tmp);
     free(tmp);
 }
@@ -94,6 +109,24 @@ log_line_with(const struct px_testnode *n, const char *a, const char *b)
     }
     free(log);
     return found;
+}
+
+/* Waits until the node's log holds a line with both a and b; returns it (malloc'd). */
+static char *
+wait_line_with(const struct px_testnode *n, const char *a, const char *b)
+{
+    int64_t deadline = px_testd_now_ms() + WAIT_MS;
+    char *line, *log;
+
+    while (px_testd_now_ms() < deadline) {
+        if ((line = log_line_with(n, a, b)) != NULL) {
+            return line;
+        }
+        px_testd_poll_pause();
+    }
+    log = px_testd_log(&n->d);
+    cr_assert_fail("node %s: no line with \"%s\" and \"%s\" in the log:\n%s", n->dir, a, b, log);
+    return NULL;
 }
 
 static void
@@ -448,4 +481,547 @@ Test(peer_limits, connections_past_max_peers_are_refused)
     }
     free(msg);
     px_testnode_free(&a);
+}
+
+/* ---- A peer whose output is backed up ---- */
+
+/* The idle check of these tests: 5 s (its minimum), checked every 5/3 s. */
+static const char idle_conf[] = "[network]\naccept_unknown_peers = yes\nidle_timeout = 5\n"
+                                "handshake_timeout = 2\n";
+#define IDLE_MS 5000
+
+/*
+ * Records near the size cap (PX_RECORD_MAX), 59 KB each: a records message holds 17 of
+ * them, about 1 MiB, so a write of the node's completes once per MiB the peer takes, and
+ * one fetch of its wants (4 MiB, started while less than 2 MiB wait unsent) pushes the
+ * unsent output past the 4 MiB at which the node stops reading the peer. BIG_N of them
+ * make about 14 MiB: what the kernel's socket buffers take (about 2 MiB on loopback),
+ * then two or three such fetches.
+ */
+#define BIG_N        240
+#define BIG_BODY     32000
+#define BIG_LINKS    14
+#define BIG_LINK_LEN 1900
+/*
+ * The slow reader takes SLOW_RATE bytes a second: a records message every 2.6 s, well
+ * inside the 5 s idle timeout, while the node, 2 to 4 MiB behind, does not read it for
+ * much longer. It reads at that pace until the node has gone PAUSE_GOAL_MS without reading
+ * it (more than the idle timeout and a check period: before the fix, certain to be
+ * dropped), at most SLOW_MAX_MS; it looks at the node's log every LOOK_MS. Its receive
+ * buffer is kept small, so that what it does not take backs up in the node.
+ */
+#define SLOW_RATE     (400u << 10)
+#define SLOW_TICK_MS  20
+#define PAUSE_GOAL_MS (IDLE_MS + IDLE_MS / 2)
+#define SLOW_MAX_MS   30000
+#define LOOK_MS       200
+#define SMALL_RCVBUF  (64 << 10)
+
+/* The ids of the node's records, and which of them arrived. */
+struct big_set {
+    uint8_t ids[BIG_N][PX_ID_BYTES];
+    bool got[BIG_N];
+    size_t n_got;
+};
+
+/*
+ * Creates a node (tracked for teardown in big_live), starts it with idle_conf at the debug
+ * level (for the line "output drained; reading again") and publishes BIG_N large cases,
+ * in one praxis run. big_node_free stops it.
+ */
+static struct px_testnode *
+big_node_start(struct big_set *set)
+{
+    struct px_testnode *n = calloc(1, sizeof(*n));
+    struct px_testd_options opt = {.config = idle_conf, .log_level = "debug"};
+    char link[BIG_LINK_LEN + 1], *path, *line, *save = NULL;
+    struct px_run r;
+    size_t i = 0;
+    FILE *f;
+
+    cr_assert_not_null(n);
+    big_live = n;
+    px_testnode_init(n, tmp, "a", px_test_free_port);
+    opt.listen = n->listen;
+    memset(set, 0, sizeof(*set));
+    px_testd_start_opts(&n->d, n->dir, &opt);
+    cr_assert(asprintf(&path, "%s/big.jsonl", tmp) > 0);
+    cr_assert_not_null(f = fopen(path, "w"));
+    memset(link, 'x', BIG_LINK_LEN);
+    link[BIG_LINK_LEN] = '\0';
+    for (int k = 0; k < BIG_N; k++) {
+        fprintf(f, "{\"practice\": \"good\", \"title\": \"Large case %d\", \"summary\": \"s\", ",
+                k);
+        fprintf(f, "\"body\": \"%0*d\", \"links\": [", BIG_BODY, k);
+        for (int j = 0; j < BIG_LINKS; j++) {
+            fprintf(f, "%s\"https://example.org/%d/%s\"", j > 0 ? ", " : "", j, link);
+        }
+        fprintf(f, "], \"language\": \"en\", \"license\": \"CC-BY-4.0\"}\n");
+    }
+    cr_assert_eq(fclose(f), 0);
+    px_testd_praxis(&n->d, &r, NULL, 0, "publish", "--json", path, NULL);
+    cr_assert_eq(r.status, 0, "publish: %s", r.err);
+    for (line = strtok_r(r.out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        const char *at = strstr(line, "\"id\":\"");
+
+        cr_assert_lt(i, (size_t)BIG_N, "more ids than cases: %s", line);
+        cr_assert_not_null(at, "%s", line);
+        cr_assert_eq(px_hex_decode(at + 6, 2 * PX_ID_BYTES, set->ids[i], PX_ID_BYTES), 0, "%s",
+                     line);
+        i++;
+    }
+    cr_assert_eq(i, (size_t)BIG_N);
+    cr_assert_eq(px_testd_records(&n->d), (uint64_t)BIG_N);
+    px_run_free(&r);
+    free(path);
+    return n;
+}
+
+static void
+big_node_free(struct px_testnode *n)
+{
+    px_testnode_free(n);
+    free(n);
+    big_live = NULL;
+}
+
+/* Asks the node for every record of set (wants of at most PX_WIRE_MAX_IDS ids). */
+static void
+want_all(struct px_rawpeer *rp, const struct big_set *set, struct px_wire_msg *msg)
+{
+    for (size_t i = 0; i < BIG_N;) {
+        memset(msg, 0, sizeof(*msg));
+        msg->type = PX_WIRE_WANT;
+        for (; i < BIG_N && msg->n_ids < PX_WIRE_MAX_IDS; i++) {
+            msg->ids[msg->n_ids++] = set->ids[i];
+        }
+        px_rawpeer_send(rp, msg);
+    }
+}
+
+/* A small receive buffer: what the peer does not take stays with the node. */
+static void
+small_rcvbuf(const struct px_rawpeer *rp)
+{
+    int size = SMALL_RCVBUF;
+
+    cr_assert_eq(setsockopt(rp->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)), 0, "%s",
+                 strerror(errno));
+}
+
+/* The node's id for the peer whose key starts with key16, from its "-> established" line. */
+static unsigned
+peer_id_of(const struct px_testnode *n, const char *key16)
+{
+    char *line = log_line_with(n, key16, "-> established");
+    const char *at;
+    unsigned id = 0;
+
+    cr_assert_not_null(line, "no established line for %s", key16);
+    cr_assert_not_null(at = strstr(line, " peer "), "%s", line);
+    cr_assert_eq(sscanf(at, " peer %u ", &id), 1, "%s", line);
+    free(line);
+    return id;
+}
+
+#define DAY_MS (24 * 3600 * 1000)
+
+/*
+ * The time of day of a log line ("2026-01-02T03:04:05.678Z praxisd..."), in ms (UTC), or
+ * -1 for a line that does not start with one.
+ */
+static int64_t
+line_ms(const char *line)
+{
+    int h, m, s, ms;
+
+    if (sscanf(line, "%*d-%*d-%*dT%d:%d:%d.%dZ", &h, &m, &s, &ms) != 4) {
+        return -1;
+    }
+    return (((int64_t)h * 60 + m) * 60 + s) * 1000 + ms;
+}
+
+/* From time of day a to time of day b (b not earlier than a, and less than a day later). */
+static int64_t
+ms_between(int64_t a, int64_t b)
+{
+    return ((b - a) % DAY_MS + DAY_MS) % DAY_MS;
+}
+
+/* The time of day now, in ms (UTC), as the log writes it. */
+static int64_t
+day_ms_now(void)
+{
+    struct timespec ts;
+
+    cr_assert_eq(clock_gettime(CLOCK_REALTIME, &ts), 0);
+    return (int64_t)(ts.tv_sec % (DAY_MS / 1000)) * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What the node's log says about the times it did not read a peer. */
+struct pauses {
+    unsigned n;      /* how often it stopped reading the peer: its output was backed up */
+    int64_t first;   /* the time of day of the first pause's line, in ms; -1: none */
+    int64_t longest; /* the longest time it went without reading it, in ms */
+    char *lines;     /* those lines of the log, for messages (malloc'd) */
+};
+
+/*
+ * Reads the node's log for the pauses of peer id: each from "not reading it until it
+ * catches up" to the next "output drained; reading again" (a debug line), or to now if it
+ * has not read the peer again yet.
+ */
+static void
+pauses_of(const struct px_testnode *n, unsigned id, struct pauses *ps)
+{
+    char *log = px_testd_log(&n->d), *line, *save = NULL, tag[32];
+    size_t len = 0;
+    int64_t start = -1;
+
+    memset(ps, 0, sizeof(*ps));
+    ps->first = -1;
+    cr_assert_not_null(ps->lines = calloc(1, strlen(log) + 1));
+    snprintf(tag, sizeof(tag), " peer %u: ", id);
+    for (line = strtok_r(log, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        int64_t t = line_ms(line);
+
+        if (t < 0 || strstr(line, tag) == NULL) {
+            continue;
+        }
+        if (strstr(line, "bytes unsent; not reading it until it catches up") != NULL) {
+            cr_assert_lt(start, 0, "paused twice in a row: %s", line);
+            start = t;
+            if (ps->n++ == 0) {
+                ps->first = t;
+            }
+        } else if (strstr(line, "output drained; reading again") != NULL) {
+            cr_assert_geq(start, 0, "read again without a pause: %s", line);
+            if (ms_between(start, t) > ps->longest) {
+                ps->longest = ms_between(start, t);
+            }
+            start = -1;
+        } else {
+            continue;
+        }
+        len += (size_t)sprintf(ps->lines + len, "%s\n", line);
+    }
+    if (start >= 0 && ms_between(start, day_ms_now()) > ps->longest) {
+        ps->longest = ms_between(start, day_ms_now());
+    }
+    free(log);
+}
+
+/*
+ * Reads a raw peer's socket only when told to, opens the bytes (with the peer's opener)
+ * and splits the plaintext into wire messages, so the test sets how fast the node's
+ * output drains. Once it has taken bytes, px_rawpeer_recv must not be used on the peer:
+ * the two would split the stream between them.
+ */
+struct slow_reader {
+    struct px_rawpeer *rp;
+    uint8_t *plain;
+    size_t len, cap;
+    uint8_t *body;  /* the message returned last (msg borrows it) */
+    uint64_t taken; /* bytes taken from the socket */
+    bool ended;     /* the node's goodbye, EOF or a reset */
+};
+
+/* Takes at most max bytes that are there now; none when nothing is. */
+static void
+reader_take(struct slow_reader *r, uint64_t max)
+{
+    uint8_t buf[16384];
+
+    while (max > 0 && !r->ended) {
+        ssize_t k =
+            recv(r->rp->fd, buf, max < sizeof(buf) ? (size_t)max : sizeof(buf), MSG_DONTWAIT);
+        size_t off = 0;
+
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        }
+        if (k <= 0) {
+            r->ended = true; /* EOF, or a reset */
+            return;
+        }
+        r->taken += (uint64_t)k;
+        max -= (uint64_t)k;
+        while (off < (size_t)k && !r->ended) {
+            enum px_boxstream_event ev;
+            const uint8_t *chunk;
+            size_t used, clen;
+
+            cr_assert_eq(px_boxstream_feed(&r->rp->opener, buf + off, (size_t)k - off, &used, &ev,
+                                           &chunk, &clen),
+                         0, "the node's box-stream does not open");
+            off += used;
+            if (ev == PX_BOXSTREAM_GOODBYE) {
+                r->ended = true;
+            } else if (ev == PX_BOXSTREAM_CHUNK) {
+                if (r->len + clen > r->cap) {
+                    r->cap = r->cap * 2 > r->len + clen ? r->cap * 2 : r->len + clen;
+                    cr_assert_not_null(r->plain = realloc(r->plain, r->cap));
+                }
+                memcpy(r->plain + r->len, chunk, clen);
+                r->len += clen;
+            }
+        }
+    }
+}
+
+/* The next whole message among the bytes taken: true and *msg, or false. */
+static bool
+reader_next(struct slow_reader *r, struct px_wire_msg *msg)
+{
+    uint32_t len;
+    int rc;
+
+    free(r->body);
+    r->body = NULL;
+    if (r->len < 4) {
+        return false;
+    }
+    cr_assert_eq(px_wire_frame_len(r->plain, &len), 0, "the node sent a bad length %u", len);
+    if (r->len - 4 < len) {
+        return false;
+    }
+    cr_assert_not_null(r->body = malloc(len));
+    memcpy(r->body, r->plain + 4, len);
+    memmove(r->plain, r->plain + 4 + len, r->len - 4 - len);
+    r->len -= 4 + (size_t)len;
+    rc = px_wire_decode(r->body, len, msg);
+    cr_assert_eq(rc, 0, "the node sent an undecodable message: %s", px_err_name(rc));
+    return true;
+}
+
+static void
+reader_free(struct slow_reader *r)
+{
+    free(r->plain);
+    free(r->body);
+}
+
+/*
+ * A message of the node's to the slow reader: each record must be one of set's, signed
+ * and not seen before; a ping is answered (the reader is alive, only slow); a bye fails
+ * the test.
+ */
+static void
+reader_handle(struct slow_reader *r, struct big_set *set, struct px_wire_msg *msg)
+{
+    switch (msg->type) {
+    case PX_WIRE_RECORDS:
+        for (uint32_t i = 0; i < msg->n_records; i++) {
+            struct px_record rec;
+            size_t k = 0;
+            int rc = px_record_decode(msg->records[i], msg->record_lens[i], &rec, NULL);
+
+            cr_assert_eq(rc, 0, "a record that does not decode: %s", px_err_name(rc));
+            cr_assert_eq(px_record_verify(&rec), 0, "a record whose signature fails");
+            while (k < BIG_N && memcmp(set->ids[k], rec.id, PX_ID_BYTES) != 0) {
+                k++;
+            }
+            cr_assert_lt(k, (size_t)BIG_N, "a record we did not ask for");
+            cr_assert(!set->got[k], "record %zu twice", k);
+            set->got[k] = true;
+            set->n_got++;
+        }
+        break;
+    case PX_WIRE_PING:
+        msg->type = PX_WIRE_PONG;
+        px_rawpeer_send(r->rp, msg);
+        break;
+    case PX_WIRE_BYE:
+        cr_assert_fail("the node said bye after %llu bytes: %s (%.*s)",
+                       (unsigned long long)r->taken, px_err_name(msg->code), (int)msg->reason.len,
+                       msg->reason.p);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Fails the test, with the node's reason, if it ended the slow reader's connection. */
+static void
+reader_not_dropped(const struct slow_reader *r, const struct px_testnode *n, const char *key16,
+                   const struct big_set *set)
+{
+    char *line;
+
+    if (r->ended) {
+        line = log_line_with(n, key16, "-> closing");
+        cr_assert_fail("the node closed the slow reader's connection after %llu bytes, %zu of %d "
+                       "records: %s",
+                       (unsigned long long)r->taken, set->n_got, BIG_N,
+                       line != NULL ? line : "(no line in its log)");
+    }
+}
+
+Test(peer_limits, slow_reader_of_backed_up_output_stays)
+{
+    struct px_testnode *a;
+    struct px_identity id;
+    char key[65], key16[17], *line;
+    struct px_rawpeer rp;
+    struct slow_reader r = {.rp = &rp};
+    struct px_wire_msg *msg = calloc(1, sizeof(*msg));
+    struct big_set *set = calloc(1, sizeof(*set));
+    int64_t t0, now, next_look, deadline;
+    struct pauses ps;
+    unsigned peer;
+    bool pong = false;
+
+    cr_assert(msg != NULL && set != NULL);
+    new_identity(&id, key);
+    snprintf(key16, sizeof(key16), "%.16s", key);
+    a = big_node_start(set);
+    raw_link(&rp, &id, a, msg);
+    cr_assert_eq(rp.in_len, 0, "bytes after the node's hello");
+    small_rcvbuf(&rp);
+    peer = peer_id_of(a, key16);
+    want_all(&rp, set, msg);
+
+    /*
+     * Take SLOW_RATE bytes a second, answering its pings, until the node has gone
+     * PAUSE_GOAL_MS without reading us: its output to us is backed up past 4 MiB, and
+     * only the writes we drain show it we are alive.
+     */
+    t0 = next_look = px_testd_now_ms();
+    for (;;) {
+        uint64_t due;
+
+        now = px_testd_now_ms();
+        due = (uint64_t)SLOW_RATE * (uint64_t)(now - t0) / 1000;
+        if (due > r.taken) {
+            reader_take(&r, due - r.taken);
+        }
+        while (reader_next(&r, msg)) {
+            reader_handle(&r, set, msg);
+        }
+        reader_not_dropped(&r, a, key16, set);
+        if (now >= next_look) {
+            pauses_of(a, peer, &ps);
+            if (ps.longest >= PAUSE_GOAL_MS) {
+                break;
+            }
+            cr_assert_lt(now - t0, SLOW_MAX_MS,
+                         "in %d ms the node never went %d ms without reading the peer:\n%s",
+                         SLOW_MAX_MS, PAUSE_GOAL_MS, ps.lines);
+            free(ps.lines);
+            next_look = now + LOOK_MS;
+        }
+        poll(NULL, 0, SLOW_TICK_MS); /* the pace: the point of this loop */
+    }
+    cr_assert_lt(set->n_got, (size_t)BIG_N, "it all arrived while reading slowly");
+    cr_log_info("slow reader: %llu bytes, %zu records in %lld ms; not read for %lld ms:\n%s",
+                (unsigned long long)r.taken, set->n_got, (long long)(now - t0),
+                (long long)ps.longest, ps.lines);
+    free(ps.lines);
+
+    /* Then at full speed: every record arrives, intact, once. */
+    deadline = px_testd_now_ms() + WAIT_MS;
+    while (set->n_got < BIG_N) {
+        struct pollfd pfd = {rp.fd, POLLIN, 0};
+        int64_t left = deadline - px_testd_now_ms();
+
+        reader_not_dropped(&r, a, key16, set);
+        cr_assert_gt(left, 0, "%zu of %d records after %d ms", set->n_got, BIG_N, WAIT_MS);
+        poll(&pfd, 1, (int)left);
+        reader_take(&r, UINT64_MAX);
+        while (reader_next(&r, msg)) {
+            reader_handle(&r, set, msg);
+        }
+    }
+
+    /* The link is up and served: a ping of ours is answered. */
+    memset(msg, 0, sizeof(*msg));
+    msg->type = PX_WIRE_PING;
+    msg->nonce = 4242;
+    px_rawpeer_send(&rp, msg);
+    deadline = px_testd_now_ms() + WAIT_MS;
+    while (!pong) {
+        struct pollfd pfd = {rp.fd, POLLIN, 0};
+        int64_t left = deadline - px_testd_now_ms();
+
+        reader_not_dropped(&r, a, key16, set);
+        cr_assert_gt(left, 0, "no pong in %d ms", WAIT_MS);
+        poll(&pfd, 1, (int)left);
+        reader_take(&r, UINT64_MAX);
+        while (!pong && reader_next(&r, msg)) {
+            pong = msg->type == PX_WIRE_PONG && msg->nonce == 4242;
+            reader_handle(&r, set, msg);
+        }
+    }
+    cr_assert_eq(px_testd_count_peers(&a->d, key, "established"), 1);
+    line = log_line_with(a, key16, "-> closing");
+    cr_assert_null(line, "%s", line);
+    pauses_of(a, peer, &ps);
+    cr_log_info("slow reader: %u pauses, the longest %lld ms:\n%s", ps.n, (long long)ps.longest,
+                ps.lines);
+    free(ps.lines);
+
+    reader_free(&r);
+    px_rawpeer_close(&rp);
+    px_identity_wipe(&id);
+    free(set);
+    free(msg);
+    big_node_free(a);
+}
+
+Test(peer_limits, peer_that_reads_none_of_its_output_is_dropped)
+{
+    struct px_testnode *a;
+    struct px_identity id;
+    char key[65], key16[17], *line;
+    struct px_rawpeer rp;
+    struct px_wire_msg *msg = calloc(1, sizeof(*msg));
+    struct big_set *set = calloc(1, sizeof(*set));
+    int64_t t0, took, drop_after;
+    unsigned long quiet;
+    struct pauses ps;
+
+    cr_assert(msg != NULL && set != NULL);
+    new_identity(&id, key);
+    snprintf(key16, sizeof(key16), "%.16s", key);
+    a = big_node_start(set);
+    raw_link(&rp, &id, a, msg);
+    small_rcvbuf(&rp);
+
+    /* It asks for everything and then reads not a byte. */
+    t0 = px_testd_now_ms();
+    want_all(&rp, set, msg);
+    line = wait_line_with(a, key16, "established -> closing");
+    took = px_testd_now_ms() - t0;
+    cr_assert_not_null(strstr(line, "(timeout: it read none of our output for "), "%s", line);
+    cr_assert(strstr(line, " warn: ") != NULL, "%s", line);
+    quiet = strtoul(strstr(line, "output for ") + 11, NULL, 10);
+    cr_assert_geq(quiet, (unsigned long)IDLE_MS, "%s", line);
+    /* The checks fall on thirds of the timeout: the drop comes within four thirds. */
+    cr_assert_lt(took, IDLE_MS + IDLE_MS / 3 + 2000, "dropped %lld ms after its wants",
+                 (long long)took);
+    cr_log_info("non-reader dropped %lld ms after its wants: %s", (long long)took, line);
+
+    /* It was dropped for not draining: the node had stopped reading it an idle timeout
+     * before (its output was backed up past 4 MiB). */
+    pauses_of(a, peer_id_of(a, key16), &ps);
+    cr_assert_geq(ps.n, 1, "never paused");
+    cr_assert_geq(line_ms(line), 0, "%s", line);
+    drop_after = ms_between(ps.first, line_ms(line));
+    cr_assert_geq(drop_after, IDLE_MS, "dropped %lld ms after it stopped being read:\n%s%s",
+                  (long long)drop_after, ps.lines, line);
+    free(ps.lines);
+    free(line);
+
+    /* Its bye cannot leave: after the grace the connection is reset, and its row goes. */
+    cr_assert(px_rawpeer_wait_closed(&rp), "the connection stayed open");
+    px_testnode_wait_peers(a, key, NULL, 0, 1, WAIT_MS);
+
+    px_rawpeer_close(&rp);
+    px_identity_wipe(&id);
+    free(set);
+    free(msg);
+    big_node_free(a);
 }
