@@ -80,22 +80,9 @@ TestSuite(full_disk, .init = setup, .fini = teardown, .timeout = 120);
 static void
 mount_small_disk(void)
 {
-    const char *ci = getenv("CI");
-
-    if (mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=" DISK_SIZE ",mode=0700") != 0) {
-        int e = errno;
-
-        if (ci != NULL && strcmp(ci, "true") == 0) {
-            cr_assert_fail("cannot mount a %s tmpfs on %s: %s (this test needs root; CI=true: it "
-                           "must run)",
-                           DISK_SIZE, mnt, strerror(e));
-        }
-        /* Said on stderr too: Criterion shows a skip's reason only with --verbose. */
-        fprintf(stderr, "test_full_disk: cannot mount a %s tmpfs (%s; it needs root): skipped\n",
-                DISK_SIZE, strerror(e));
+    if (!px_test_mount_tmpfs(mnt, DISK_SIZE, "test_full_disk")) {
         teardown();
-        cr_skip_test("cannot mount a %s tmpfs (%s; it needs root): skipped", DISK_SIZE,
-                     strerror(e));
+        cr_skip_test("cannot mount a %s tmpfs (it needs root): skipped", DISK_SIZE);
     }
     mounted = true;
 }

@@ -81,21 +81,9 @@ TestSuite(index_pages, .init = setup, .fini = teardown, .timeout = 180);
 static void
 mount_small_disk(void)
 {
-    const char *ci = getenv("CI");
-
-    if (mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=" DISK_SIZE ",mode=0700") != 0) {
-        int e = errno;
-
-        if (ci != NULL && strcmp(ci, "true") == 0) {
-            cr_assert_fail("cannot mount a %s tmpfs on %s: %s (this test needs root; CI=true: it "
-                           "must run)",
-                           DISK_SIZE, mnt, strerror(e));
-        }
-        fprintf(stderr, "test_index_pages: cannot mount a %s tmpfs (%s; it needs root): skipped\n",
-                DISK_SIZE, strerror(e));
+    if (!px_test_mount_tmpfs(mnt, DISK_SIZE, "test_index_pages")) {
         teardown();
-        cr_skip_test("cannot mount a %s tmpfs (%s; it needs root): skipped", DISK_SIZE,
-                     strerror(e));
+        cr_skip_test("cannot mount a %s tmpfs (it needs root): skipped", DISK_SIZE);
     }
     mounted = true;
 }

@@ -2,6 +2,7 @@
 /* testutil.c - see testutil.h. */
 #include "testutil.h"
 
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -302,4 +303,26 @@ px_run_free(struct px_run *r)
     free(r->out);
     free(r->err);
     memset(r, 0, sizeof(*r));
+}
+
+bool
+px_test_mount_tmpfs(const char *dir, const char *size, const char *who)
+{
+    const char *ci = getenv("CI");
+    char opts[64];
+    int e;
+
+    snprintf(opts, sizeof(opts), "size=%s,mode=0700", size);
+    if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) == 0) {
+        return true;
+    }
+    e = errno;
+    if (ci != NULL && strcmp(ci, "true") == 0) {
+        cr_assert_fail("%s: cannot mount a %s tmpfs on %s: %s (this test needs root; CI=true: "
+                       "it must run)",
+                       who, size, dir, strerror(e));
+    }
+    fprintf(stderr, "%s: cannot mount a %s tmpfs (%s; it needs root): skipped\n", who, size,
+            strerror(e));
+    return false;
 }

@@ -28,6 +28,14 @@ void px_test_rmtree(const char *path);
  */
 char *px_test_shared_vector(const char *name);
 
+/*
+ * Mounts a tmpfs of size (a mount option value such as "4m") on dir, for a test of a full
+ * disk: true when it is mounted. Mounting needs root; without it this fails the test under
+ * CI=true, and otherwise says why on stderr (Criterion shows a skip's reason only with
+ * --verbose) and returns false: the caller cleans up and calls cr_skip_test.
+ */
+bool px_test_mount_tmpfs(const char *dir, const char *size, const char *who);
+
 struct px_run {
     int status; /* exit code, or 128 + signal; -1 when it timed out and was killed */
     char *out;  /* captured stdout, NUL-terminated (malloc'd) */
