@@ -161,9 +161,11 @@ Test(index_pages, nodes_paging_through_a_tiny_cache_reconcile_both_ways)
     px_testnode_start(&a, "[node]\nindex_cache_pages = 4\n");
     px_testnode_publish_many(&a, "Held by a", N_A);
     cr_assert_eq(px_testd_stop(&a.d), 0);
+    px_testd_free(&a.d); /* started again below, with another configuration */
     px_testnode_start(&b, "[node]\nindex_cache_pages = 4\n");
     px_testnode_publish_many(&b, "Held by b", N_B);
     cr_assert_eq(px_testd_stop(&b.d), 0);
+    px_testd_free(&b.d); /* started again below, with another configuration */
 
     /* Both dial, so each reconciles as client and as server. */
     px_testnode_start(&a, ca);
@@ -194,6 +196,7 @@ Test(index_pages, a_page_file_full_at_start_moves_the_index_to_memory)
     px_testnode_start(&a, NULL);
     px_testnode_publish_many(&a, "Before the restart", N_A);
     cr_assert_eq(px_testd_stop(&a.d), 0);
+    px_testd_free(&a.d); /* started again below, with another configuration */
 
     /* 3,000 records need 27 pages; the disk holds 12. */
     conf = paged_config(mnt, NULL, 0);
