@@ -1091,12 +1091,14 @@ index_build(struct px_gossip *g, bool paged)
     }
     pager.ctx = g->index_file;
     snprintf(path, sizeof(path), "%s/store.db", g->data_dir);
+    /* Sealed while empty, then the records in index order: each is an append to the newest
+     * chunk (O(log n)), and no array of every item is ever held, as it would be to seal. */
     if ((rc = px_negentropy_storage_new(&g->index)) == 0 &&
         (g->index_file == NULL ||
          (rc = px_negentropy_storage_set_pager(g->index, &pager, g->index_cache_pages)) == 0) &&
-        (rc = px_store_open(path, &s, err, sizeof(err))) == 0 &&
-        (rc = px_store_index(s, index_add, g->index)) == 0) {
-        rc = px_negentropy_storage_seal(g->index);
+        (rc = px_negentropy_storage_seal(g->index)) == 0 &&
+        (rc = px_store_open(path, &s, err, sizeof(err))) == 0) {
+        rc = px_store_index(s, index_add, g->index);
     }
     px_store_close(s);
     if (rc != 0 && g->index != NULL && px_negentropy_storage_failed(g->index)) {

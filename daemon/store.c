@@ -1605,7 +1605,9 @@ px_store_index(struct px_store *s, px_store_index_cb *cb, void *arg)
     sqlite3_stmt *st = NULL;
     int rc, step;
 
-    rc = sqlite3_prepare_v2(s->db, "SELECT created, id FROM records", -1, &st, NULL);
+    /* records_listing covers (created, id) in this order: no sort. */
+    rc = sqlite3_prepare_v2(s->db, "SELECT created, id FROM records ORDER BY created, id", -1, &st,
+                            NULL);
     if (rc != SQLITE_OK) {
         return map_sqlite(rc);
     }

@@ -129,9 +129,9 @@ int px_store_fetch_ids(struct px_store *s, const uint8_t *ids, size_t n, px_stor
                        void *arg);
 
 /*
- * Calls cb with (created, id) of every stored record, in no particular order (id valid
- * only during the call), to build the reconciliation index. cb returns 0 to go on,
- * non-zero to stop (returned as is). Returns 0 or PX_EIO.
+ * Calls cb with (created, id) of every stored record in ascending (created, id) order, ids
+ * compared bytewise (id valid only during the call), to build the reconciliation index.
+ * cb returns 0 to go on, non-zero to stop (returned as is). Returns 0 or PX_EIO.
  */
 typedef int px_store_index_cb(void *arg, uint64_t created, const uint8_t *id);
 int px_store_index(struct px_store *s, px_store_index_cb *cb, void *arg);

@@ -82,6 +82,36 @@ Test(store_gossip, missing_held_and_retracted)
     free(ra);
 }
 
+/* The index is read in (created, id) order, ids bytewise, whatever the insert order: the
+ * daemon appends it to a sealed reconciliation index as it comes. */
+Test(store_gossip, index_comes_in_created_then_id_order)
+{
+    static const uint64_t when[] = {T0 + 9, T0, T0 + 5, T0, T0 + 9, T0 + 1};
+    struct sfx_rec *r[6];
+    struct seen s;
+
+    for (size_t i = 0; i < 6; i++) {
+        char title[16];
+
+        snprintf(title, sizeof(title), "Case %zu", i);
+        r[i] =
+            sfx_case(i % 2 ? &sfx.alice : &sfx.bob, when[i], title, NULL, PX_PRACTICE_GOOD, NULL);
+        cr_assert_eq(sfx_insert(r[i]), 0);
+    }
+    memset(&s, 0, sizeof(s));
+    cr_assert_eq(px_store_index(sfx.s, collect, &s), 0);
+    cr_assert_eq(s.n, 6);
+    for (size_t i = 1; i < s.n; i++) {
+        cr_assert(
+            s.created[i - 1] < s.created[i] ||
+                (s.created[i - 1] == s.created[i] && memcmp(s.id[i - 1], s.id[i], PX_ID_BYTES) < 0),
+            "item %zu is out of order", i);
+    }
+    for (size_t i = 0; i < 6; i++) {
+        free(r[i]);
+    }
+}
+
 Test(store_gossip, index_and_fetch_by_id)
 {
     struct sfx_rec *a = sfx_case(&sfx.alice, T0, "One", "water", PX_PRACTICE_GOOD, NULL);
