@@ -115,10 +115,11 @@ int px_negentropy_storage_fingerprint(const struct px_negentropy_storage *st, si
 /* ---- Paging ----
  *
  * By default the whole index is in memory, about 45-50 bytes per item. With a pager it
- * keeps in memory only a summary of each chunk of up to 128 items (about 1.2 bytes per
- * item) and a cache of cache_pages chunks; the chunks themselves are pages that the pager
- * stores (the daemon: a file of its own). Every operation above touches O(1) chunks, so
- * it reads or writes at most a few pages. Results are the same with or without a pager.
+ * keeps in memory only a summary of each chunk of up to 128 items (136 bytes a chunk, about
+ * 1.1-1.2 bytes per item, in arrays that grow by doubling) and a cache of cache_pages chunks; the
+ * chunks themselves are pages that the pager stores (the daemon: a file of its own). Every
+ * operation above touches O(1) chunks, so it reads or writes at most a few pages. Results are the
+ * same with or without a pager.
  *
  * A pager call that fails makes the storage failed for good: that call and every later one
  * returns the pager's error (PX_EIO when it gave none), px_negentropy_storage_failed says
