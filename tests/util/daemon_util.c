@@ -98,6 +98,61 @@ px_testd_log(const struct px_testd *d)
     return text != NULL ? text : strdup("(no log)");
 }
 
+/*
+ * The daemons this process started and has not reaped. A test that fails an assertion while
+ * nodes on its stack still run never stops them itself; Criterion then ends the test's
+ * process with exit(), and this kills what is left, so that no praxisd outlives its test.
+ */
+#define MAX_LIVE 256
+
+static pid_t live[MAX_LIVE];
+static pid_t live_owner; /* the process that registered live_kill_all */
+
+static void
+live_kill_all(void)
+{
+    if (getpid() != live_owner) {
+        return; /* a forked child that exited without exec: not its daemons */
+    }
+    for (size_t i = 0; i < MAX_LIVE; i++) {
+        if (live[i] > 0) {
+            kill(live[i], SIGKILL);
+            while (waitpid(live[i], NULL, 0) < 0 && errno == EINTR) {
+            }
+            live[i] = 0;
+        }
+    }
+}
+
+static void
+live_add(pid_t pid)
+{
+    static bool registered;
+
+    if (!registered) {
+        live_owner = getpid();
+        cr_assert_eq(atexit(live_kill_all), 0);
+        registered = true;
+    }
+    for (size_t i = 0; i < MAX_LIVE; i++) {
+        if (live[i] == 0) {
+            live[i] = pid;
+            return;
+        }
+    }
+    cr_assert_fail("more than %d praxisd running at once", MAX_LIVE);
+}
+
+static void
+live_remove(pid_t pid)
+{
+    for (size_t i = 0; i < MAX_LIVE; i++) {
+        if (live[i] == pid) {
+            live[i] = 0;
+        }
+    }
+}
+
 void
 px_testd_restart(struct px_testd *d)
 {
@@ -137,6 +192,7 @@ px_testd_restart(struct px_testd *d)
     free(bin);
     d->pid = pid;
     d->pidfd = pidfd_of(pid);
+    live_add(pid);
     /* Wait for "ready\n", or for the pipe to close because praxisd died. */
     deadline = px_testd_now_ms() + PX_TESTD_START_MS;
     while (got < 6) {
@@ -163,6 +219,7 @@ px_testd_restart(struct px_testd *d)
             close(ready[0]);
             wait_exit(d->pidfd, PX_TESTD_STOP_MS);
             st = reap(d->pid);
+            live_remove(d->pid);
             close(d->pidfd);
             d->pid = 0;
             cr_assert_fail("praxisd exited (status %d) before it was ready; its log:\n%s", st, log);
@@ -297,6 +354,7 @@ px_testd_stop(struct px_testd *d)
     } else {
         st = reap(d->pid);
     }
+    live_remove(d->pid);
     close(d->pidfd);
     d->pidfd = -1;
     d->pid = 0;
@@ -312,6 +370,7 @@ px_testd_kill9(struct px_testd *d)
     kill(d->pid, SIGKILL);
     wait_exit(d->pidfd, PX_TESTD_STOP_MS);
     reap(d->pid);
+    live_remove(d->pid);
     close(d->pidfd);
     d->pidfd = -1;
     d->pid = 0;
