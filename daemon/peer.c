@@ -43,6 +43,13 @@
 #define PEER_SMALL_MSG      2048  /* hello, ping, pong, bye: encoded on the stack */
 #define PEER_PENALTY_MS     60000 /* a peer dropped for misbehaving: no link for this long */
 #define PEER_MAX_BANS       64    /* penalised keys not on a peer line; the oldest go first */
+/* Protocol errors by one member (frames that do not open, messages that do not decode or
+ * come out of turn) close its link; this many within PEER_STRIKE_MS keep it away as well,
+ * for PEER_PENALTY_MS. One alone may be an honest node's bug; a repeat is an attack. */
+#define PEER_STRIKES    3
+#define PEER_STRIKE_MIN 10
+#define PEER_STRIKE_MS  (PEER_STRIKE_MIN * 60000)
+#define PEER_MAX_STRIKE 64 /* keys with protocol errors counted; the oldest go first */
 /* Lines about connections that fail before they are authenticated: a stranger can make
  * thousands a second, so at most this many a window, then one line with the count. */
 #define PEER_PREAUTH_LOG_BURST     20
@@ -152,6 +159,14 @@ struct px_peer {
     /* Refused under a ban: the first refusal of a ban is always logged, the others only
      * at the debug level (one line per cause, however often the key comes back). */
     bool log_loud, log_quiet;
+    bool dropped; /* by px_peer_drop, which kept its key away already */
+};
+
+/* Protocol errors of one key since first (px_daemon_now_ms; 0: a free slot). */
+struct strike {
+    uint8_t pk[PX_SIGN_PUBLICKEYBYTES];
+    uint64_t first;
+    unsigned n;
 };
 
 /* A key kept away after misbehaving; keys on a peer line keep theirs in struct dial. */
@@ -184,6 +199,7 @@ struct px_peer_mgr {
     struct px_wire_msg msg; /* scratch for decoding; the loop runs one callback at a time */
     uint8_t *encode;        /* scratch for encoding a large message (4 + PX_WIRE_MAX_MSG) */
     struct ban bans[PEER_MAX_BANS];
+    struct strike strikes[PEER_MAX_STRIKE];
     struct px_ratelimit preauth_log; /* lines about unauthenticated connections */
     unsigned long preauth_quiet;     /* such lines left out since the last one written */
     char quiet_note[96];             /* "; N such lines ... left out", for the next line */
@@ -337,6 +353,46 @@ ban_key(struct px_peer_mgr *m, const uint8_t pk[PX_SIGN_PUBLICKEYBYTES])
     memcpy(slot->pk, pk, PX_SIGN_PUBLICKEYBYTES);
     slot->until = now + PEER_PENALTY_MS;
     slot->noted = false;
+}
+
+/*
+ * Counts a protocol error by pk; true when it is the PEER_STRIKES-th within PEER_STRIKE_MS,
+ * and pk is then kept away (ban_key) and its count starts again. The table keeps the keys
+ * counted most recently: one whose window has passed, or else the oldest, gives way.
+ */
+static bool
+strike_key(struct px_peer_mgr *m, const uint8_t pk[PX_SIGN_PUBLICKEYBYTES])
+{
+    uint64_t now = px_daemon_now_ms();
+    struct strike *slot = NULL;
+    bool found = false, slot_live = false;
+
+    for (size_t i = 0; i < PEER_MAX_STRIKE && !found; i++) {
+        struct strike *s = &m->strikes[i];
+        bool live = s->first > 0 && now - s->first < PEER_STRIKE_MS;
+
+        if (live && memcmp(s->pk, pk, PX_SIGN_PUBLICKEYBYTES) == 0) {
+            slot = s;
+            found = true;
+        } else if (!live && (slot == NULL || slot_live)) {
+            slot = s;
+            slot_live = false;
+        } else if (live && (slot == NULL || (slot_live && s->first < slot->first))) {
+            slot = s;
+            slot_live = true;
+        }
+    }
+    if (!found) {
+        memcpy(slot->pk, pk, PX_SIGN_PUBLICKEYBYTES);
+        slot->first = now > 0 ? now : 1;
+        slot->n = 0;
+    }
+    if (++slot->n < PEER_STRIKES) {
+        return false;
+    }
+    slot->first = 0;
+    ban_key(m, pk);
+    return true;
 }
 
 /*
@@ -844,6 +900,7 @@ peer_fsm(struct px_peer *p, enum peer_event ev, const char *reason)
     enum px_peer_state old = p->state, next = old;
     char label[320], why[160];
     bool was_hs = old == PX_PEER_CONNECTING || old == PX_PEER_HANDSHAKE;
+    char kept[96] = "";
 
     if (old == PX_PEER_CLOSING) {
         return; /* everything after the first reason to close is noise */
@@ -865,14 +922,20 @@ peer_fsm(struct px_peer *p, enum peer_event ev, const char *reason)
         next = PX_PEER_CLOSING;
         break;
     }
+    /* A member's protocol error (px_peer_drop bans by itself). */
+    if (ev == EV_PROTO && old == PX_PEER_ESTABLISHED && p->has_key && !p->dropped &&
+        strike_key(m, p->pk)) {
+        snprintf(kept, sizeof(kept), "; %d protocol errors within %d min: kept away %d s",
+                 PEER_STRIKES, PEER_STRIKE_MIN, PEER_PENALTY_MS / 1000);
+    }
     px_log_sanitize(why, sizeof(why), reason, strlen(reason));
     peer_label(p, label, sizeof(label));
     if (!log_preauth(m, p, old, next)) {
         px_log_debug("peer %s: %s -> %s (%s)", label, state_names[old], state_names[next], why);
     } else if (next == PX_PEER_CLOSING && event_info[ev].fault) {
         /* The one warning for this connection. */
-        px_log_warnx("peer %s: %s -> %s (%s: %s)%s", label, state_names[old], state_names[next],
-                     event_info[ev].name, why, m->quiet_note);
+        px_log_warnx("peer %s: %s -> %s (%s: %s%s)%s", label, state_names[old], state_names[next],
+                     event_info[ev].name, why, kept, m->quiet_note);
     } else {
         px_log_info("peer %s: %s -> %s (%s)%s", label, state_names[old], state_names[next], why,
                     m->quiet_note);
@@ -1818,5 +1881,6 @@ px_peer_drop(struct px_peer *p, const char *reason)
     }
     /* Neither side links again for a while: we do not dial it, and refuse its dials. */
     ban_key(p->m, p->pk);
+    p->dropped = true;
     peer_fsm(p, EV_PROTO, reason);
 }

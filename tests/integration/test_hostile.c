@@ -15,7 +15,8 @@
  *    the attack runs);
  *  - an attacker dropped for invalid records, a quota or a bad reconcile message is kept
  *    away: the same key reconnecting at once is refused after msg3 (one dropped for a
- *    message that does not decode is not: see let_back).
+ *    message that does not decode is not, see let_back, until its third such message
+ *    within 10 minutes).
  *
  * Small limits make it quick: handshake_timeout 2 s, idle_timeout 5 s, max_handshakes 4,
  * quota_messages 100 per 60 s, sync_interval 5 s. Every wait polls against a deadline.
@@ -149,22 +150,29 @@ log_lines(const struct px_testnode *n)
     return count;
 }
 
-/* Waits until n's log has a line with t1 and t2 (bounded). */
+/* Waits until n's log has want lines with t1 and t2 (bounded). */
 static void
-wait_log(const struct px_testnode *n, const char *t1, const char *t2)
+wait_log_count(const struct px_testnode *n, const char *t1, const char *t2, int want)
 {
     int64_t deadline = px_testd_now_ms() + WAIT_MS;
     char *log;
 
     while (px_testd_now_ms() < deadline) {
-        if (log_count(n, t1, t2, NULL) > 0) {
+        if (log_count(n, t1, t2, NULL) >= want) {
             return;
         }
         px_testd_poll_pause();
     }
     log = px_testd_log(&n->d);
-    cr_assert_fail("node %s: no line with \"%s\" and \"%s\":\n%s", n->dir, t1, t2 != NULL ? t2 : "",
-                   log);
+    cr_assert_fail("node %s: fewer than %d lines with \"%s\" and \"%s\":\n%s", n->dir, want, t1,
+                   t2 != NULL ? t2 : "", log);
+}
+
+/* Waits until n's log has a line with t1 and t2 (bounded). */
+static void
+wait_log(const struct px_testnode *n, const char *t1, const char *t2)
+{
+    wait_log_count(n, t1, t2, 1);
 }
 
 static bool
@@ -406,8 +414,9 @@ kept_away(struct net *n, const struct evil *e)
 
 /*
  * e was dropped for a protocol error found by the peer manager (a message that does not
- * decode): that closes the link without a ban (test_peers relies on it), so the same key
- * gets in again at once, and is dropped again at its next bad message.
+ * decode): the first two from one key in 10 minutes close the link without a ban
+ * (test_peers relies on it), so the same key gets in again at once, and is dropped again at
+ * its next bad message.
  */
 static void
 let_back(struct net *n, const struct evil *e)
@@ -487,6 +496,23 @@ Test(hostile, invalid_records)
     /* A record over PX_RECORD_MAX: the wire codec refuses the message. */
     dropped_for(&n, "oversize", "undecodable message: ETOOBIG", NULL,
                 "undecodable message: ETOOBIG", NULL, NULL, false);
+    /* The same from one key three times in a row: its third protocol error within 10 min
+     * keeps it away, as a replication fault does, and the close line says why. */
+    {
+        const struct evil *e = next_evil(&n);
+        struct outcome o;
+        char key16[17];
+
+        snprintf(key16, sizeof(key16), "%.16s", e->key);
+        for (int i = 0; i < 3; i++) {
+            attack(&n, e, &o, "oversize", "--seconds", "10", NULL);
+            cr_assert(o.disconnected && !o.refused, "oversize %d: %s", i + 1, o.line);
+            outcome_free(&o);
+            wait_log_count(&n.a, key16, "undecodable message: ETOOBIG", i + 1);
+        }
+        cr_assert_eq(log_count(&n.a, key16, "-> closing", "protocol errors within 10 min"), 1);
+        kept_away(&n, e);
+    }
     /* A body one byte over its cap: a malformed record. */
     dropped_for(&n, "oversize", "malformed or non-canonical record", NULL,
                 "malformed or non-canonical record", "gossip: peer", field_args, true);
