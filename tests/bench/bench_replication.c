@@ -723,13 +723,16 @@ graph_connected(const bool *adj, size_t n)
 
 /*
  * A simple connected DEGREE-regular graph on n nodes (adj is n x n), by the pairing model:
- * shuffle DEGREE stubs per node, pair them in order, and start over on a loop, a double
- * edge or a disconnected result. Below DEGREE + 2 nodes: the complete graph. 0 or -1.
+ * shuffle DEGREE edge ends per node, pair them in order, and start over on a loop, a
+ * double edge or a disconnected result (DEGREE is even, so the ends pair
+ * up). Below DEGREE + 2 nodes: the complete graph. 0 or -1.
  */
+_Static_assert(DEGREE % 2 == 0, "random_graph pairs edge ends: DEGREE must be even");
+
 static int
 random_graph(size_t n, bool *adj)
 {
-    size_t stubs[MAX_NODES * DEGREE];
+    size_t ends[MAX_NODES * DEGREE];
     uint64_t s = GRAPH_SEED;
 
     if (n <= DEGREE + 1) {
@@ -743,16 +746,16 @@ random_graph(size_t n, bool *adj)
 
         memset(adj, 0, n * n * sizeof(bool));
         for (size_t i = 0; i < n * DEGREE; i++) {
-            stubs[i] = i / DEGREE;
+            ends[i] = i / DEGREE;
         }
         for (size_t i = n * DEGREE - 1; i > 0; i--) {
-            size_t j = (size_t)(next_rand(&s) % (i + 1)), t = stubs[i];
+            size_t j = (size_t)(next_rand(&s) % (i + 1)), t = ends[i];
 
-            stubs[i] = stubs[j];
-            stubs[j] = t;
+            ends[i] = ends[j];
+            ends[j] = t;
         }
         for (size_t i = 0; i < n * DEGREE && ok; i += 2) {
-            size_t x = stubs[i], y = stubs[i + 1];
+            size_t x = ends[i], y = ends[i + 1];
 
             ok = x != y && !adj[x * n + y];
             adj[x * n + y] = adj[y * n + x] = true;
