@@ -68,26 +68,6 @@ node_free(struct px_testnode *n)
     px_testnode_free(n);
 }
 
-/*
- * Polls `praxis status --json` on every node until each holds want records, or fails at
- * the deadline with the first laggard's log. Returns the milliseconds it took.
- */
-static int64_t
-wait_all_count(struct px_testnode *const *nodes, size_t n, uint64_t want)
-{
-    size_t lag = 0;
-    int64_t took = px_testnode_wait_records(nodes, n, want, WAIT_MS, &lag);
-
-    if (took < 0) {
-        char *log = px_testd_log(&nodes[lag]->d);
-        uint64_t got = px_testd_records(&nodes[lag]->d);
-
-        cr_assert_fail("node %s: %llu records, want %llu after %d ms; log:\n%s", nodes[lag]->dir,
-                       (unsigned long long)got, (unsigned long long)want, WAIT_MS, log);
-    }
-    return took;
-}
-
 /* Replication counters of one peer row of `praxis peers --json`. */
 struct row {
     bool found, established;
@@ -264,7 +244,7 @@ Test(converge, random_graph_of_ten)
         snprintf(title, sizeof(title), "Record %zu from n%zu", i, publishers[i]);
         px_testnode_publish(&nodes[publishers[i]], title, 0, NULL);
     }
-    took = wait_all_count(all, GRAPH_N, n_records);
+    took = px_testnode_wait_records(all, GRAPH_N, n_records, WAIT_MS, "converge");
     cr_log_info("random_graph_of_ten: %zu nodes started and %zu records everywhere in %lld ms "
                 "(%lld ms after the last publish)",
                 (size_t)GRAPH_N, n_records, (long long)(px_testd_now_ms() - t0), (long long)took);
@@ -339,7 +319,7 @@ Test(converge, cut_bridge_then_rejoin)
     px_testnode_start(pb, NULL);
     px_testnode_start(pc, NULL);
     px_testnode_publish(pa, "Before the cut", 0, NULL);
-    wait_all_count(all, 3, 1);
+    px_testnode_wait_records(all, 3, 1, WAIT_MS, "converge");
 
     /* Cut: A and C are apart while B is down; each side gets a record of its own. */
     cr_assert_eq(px_testd_stop(&pb->d), 0);
@@ -350,7 +330,7 @@ Test(converge, cut_bridge_then_rejoin)
 
     /* Rejoin: B comes back on the same directory and port, and both halves meet. */
     px_testd_restart(&pb->d);
-    took = wait_all_count(all, 3, 3);
+    took = px_testnode_wait_records(all, 3, 3, WAIT_MS, "converge");
     cr_log_info("cut_bridge_then_rejoin: converged %lld ms after the bridge restarted",
                 (long long)took);
 

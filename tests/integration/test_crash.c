@@ -492,19 +492,6 @@ assert_client_ended(const struct px_child *c, const char *err_path)
     }
 }
 
-/* The last few KiB of a daemon's log (malloc'd), for failure messages. */
-static char *
-log_tail(const struct px_testd *d)
-{
-    char *log = px_testd_log(d);
-    size_t n = strlen(log);
-
-    if (n > 6000) {
-        memmove(log, log + n - 6000, 6001);
-    }
-    return log;
-}
-
 /* ---- Scenario: publish ---- */
 
 Test(crash, kill9_while_publishing)
@@ -747,26 +734,6 @@ node_start(struct px_testnode *n, struct px_testnode *const *peers, size_t np)
     free(conf);
 }
 
-/* Polls until every node holds want records; fails at the deadline with the laggards. */
-static int64_t
-wait_all_count(struct px_testnode *const *nodes, size_t n, uint64_t want)
-{
-    size_t lag = 0;
-    int64_t took;
-
-    cr_assert_leq(n, 4);
-    took = px_testnode_wait_records(nodes, n, want, WAIT_MS, &lag);
-    if (took < 0) {
-        uint64_t got = px_testd_records(&nodes[lag]->d);
-        char *log = log_tail(&nodes[lag]->d);
-
-        cr_assert_fail("%s: node %s holds %" PRIu64 " records, want %" PRIu64 " after %d ms; "
-                       "its log ends:\n%s",
-                       where, nodes[lag]->dir, got, want, WAIT_MS, log);
-    }
-    return took;
-}
-
 Test(crash, kill9_while_replicating)
 {
     unsigned rounds = begin("replication");
@@ -841,7 +808,7 @@ Test(crash, kill9_while_replicating)
         own = query_ids(&b->d, "--author", b->key);
         assert_subset(acked, own, &b->d, "acknowledged case");
         want = imported + json_object_size(own);
-        took = wait_all_count(all, 3, want);
+        took = px_testnode_wait_records(all, 3, want, WAIT_MS, where);
         converge_max = took > converge_max ? took : converge_max;
         for (size_t k = 0; k < 3; k++) {
             json_t *have = query_ids(&all[k]->d, "--tag", tag);

@@ -93,21 +93,11 @@ wait_record(const struct px_testnode *n, const char *id, bool want)
 }
 
 static void
-wait_count(const struct px_testnode *n, uint64_t want)
+wait_count(struct px_testnode *n, uint64_t want)
 {
-    int64_t deadline = px_testd_now_ms() + WAIT_MS;
-    uint64_t got = 0;
-    char *log;
+    struct px_testnode *one[] = {n};
 
-    while (px_testd_now_ms() < deadline) {
-        if ((got = px_testd_records(&n->d)) == want) {
-            return;
-        }
-        px_testd_poll_pause();
-    }
-    log = px_testd_log(&n->d);
-    cr_assert_fail("node %s: %llu records, want %llu; log:\n%s", n->dir, (unsigned long long)got,
-                   (unsigned long long)want, log);
+    px_testnode_wait_records(one, 1, want, WAIT_MS, "gossip");
 }
 
 Test(gossip, chain_push_corrections_and_retractions)

@@ -121,21 +121,6 @@ paged_config(const char *dir, struct px_testnode *const *peers, size_t np)
     return conf;
 }
 
-/* Waits until every node of nodes[0..n) holds want records. */
-static void
-wait_records(struct px_testnode *const *nodes, size_t n, uint64_t want)
-{
-    size_t lag = 0;
-
-    if (px_testnode_wait_records(nodes, n, want, WAIT_MS, &lag) < 0) {
-        char *log = px_testd_log(&nodes[lag]->d);
-
-        cr_assert_fail("node %zu has %llu records, not %llu, after %d ms; its log:\n%s", lag,
-                       (unsigned long long)px_testd_records(&nodes[lag]->d),
-                       (unsigned long long)want, WAIT_MS, log);
-    }
-}
-
 /* Starts an empty node b that dials a, and waits until it holds every record of a. */
 static void
 fresh_peer_catches_up(struct px_testnode *from, struct px_testnode *to)
@@ -145,7 +130,7 @@ fresh_peer_catches_up(struct px_testnode *from, struct px_testnode *to)
 
     px_testnode_start(to, conf);
     free(conf);
-    wait_records(pt, 1, px_testd_records(&from->d));
+    px_testnode_wait_records(pt, 1, px_testd_records(&from->d), WAIT_MS, "catching up");
 }
 
 Test(index_pages, nodes_paging_through_a_tiny_cache_reconcile_both_ways)
@@ -172,12 +157,12 @@ Test(index_pages, nodes_paging_through_a_tiny_cache_reconcile_both_ways)
     px_testnode_start(&b, cb);
     px_testnode_wait_log(&a, "reconciliation index of 3000 records", WAIT_MS);
     cr_assert(px_testd_log_has(&a.d, "in its page file"), "a keeps its index in memory");
-    wait_records(both, 2, N_A + N_B);
+    px_testnode_wait_records(both, 2, N_A + N_B, WAIT_MS, "reconciling");
     /* The page file has no name: nothing in index_dir while it is in use. */
     cr_assert_eq(dir_entries(mnt), 0, "index_dir holds files");
     /* New records after the first reconciliation still reach the other node. */
     px_testnode_publish_many(&b, "Later at b", 300);
-    wait_records(pa, 1, N_A + N_B + 300);
+    px_testnode_wait_records(pa, 1, N_A + N_B + 300, WAIT_MS, "pushing");
     cr_assert_not(px_testd_log_has(&a.d, "page file failed"));
     cr_assert_not(px_testd_log_has(&b.d, "page file failed"));
     cr_assert_eq(px_testd_stop(&a.d), 0);

@@ -98,6 +98,18 @@ px_testd_log(const struct px_testd *d)
     return text != NULL ? text : strdup("(no log)");
 }
 
+char *
+px_testd_log_tail(const struct px_testd *d)
+{
+    char *log = px_testd_log(d);
+    size_t n = strlen(log);
+
+    if (n > 6000) {
+        memmove(log, log + n - 6000, 6001);
+    }
+    return log;
+}
+
 /*
  * The daemons this process started and has not reaped. A test that fails an assertion while
  * nodes on its stack still run never stops them itself; Criterion then ends the test's

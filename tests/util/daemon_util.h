@@ -103,6 +103,9 @@ void px_testd_free(struct px_testd *d);
 /* The daemon's log so far (malloc'd, NUL-terminated; never NULL). */
 char *px_testd_log(const struct px_testd *d);
 
+/* The last few KiB of d's log (malloc'd), for failure messages. */
+char *px_testd_log_tail(const struct px_testd *d);
+
 /*
  * Runs the built praxis with "--socket SOCK" and the NULL-terminated arguments after
  * in_len, feeding in[0..in_len) on stdin; fails the test if it cannot run or times out.

@@ -126,7 +126,7 @@ px_testnode_wait_peers(const struct px_testnode *n, const char *key, const char 
 
 int64_t
 px_testnode_wait_records(struct px_testnode *const *nodes, size_t n, uint64_t want, int timeout_ms,
-                         size_t *lagging)
+                         const char *context)
 {
     int64_t start = px_testd_now_ms(), deadline = start + timeout_ms;
     bool done[MAX_WAIT_NODES] = {false};
@@ -146,8 +146,13 @@ px_testnode_wait_records(struct px_testnode *const *nodes, size_t n, uint64_t wa
     }
     for (size_t i = 0; i < n && left > 0; i++) {
         if (!done[i]) {
-            *lagging = i;
-            return -1;
+            uint64_t got = px_testd_records(&nodes[i]->d);
+            char *log = px_testd_log_tail(&nodes[i]->d);
+
+            cr_assert_fail("%s: node %s holds %llu records, want %llu after %d ms; its log "
+                           "ends:\n%s",
+                           context, nodes[i]->dir, (unsigned long long)got,
+                           (unsigned long long)want, timeout_ms, log);
         }
     }
     return px_testd_now_ms() - start;

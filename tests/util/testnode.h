@@ -7,7 +7,7 @@
  *
  * Every wait polls against a deadline the caller gives, with px_testd_poll_pause between
  * two readings, and fails the current Criterion test (showing the node's log) when the
- * deadline passes; px_testnode_wait_records leaves the failure message to the caller.
+ * deadline passes.
  */
 #ifndef PX_TESTNODE_H
 #define PX_TESTNODE_H
@@ -68,13 +68,13 @@ void px_testnode_wait_peers(const struct px_testnode *n, const char *key, const 
                             int want, int readings, int timeout_ms);
 
 /*
- * Polls `praxis status --json` on nodes[0..n) (at most 16) until each holds want records;
- * a node that got there is not asked again. Returns the milliseconds it took, or -1 when
- * the deadline passed, with *lagging the index of the first node that had not got there
- * (the caller fails the test with its own message).
+ * Polls `praxis status --json` on nodes[0..n) (at most 16) until each holds exactly want
+ * records; a node that got there is not asked again. Returns the milliseconds it took. At
+ * the deadline it fails the test, saying context, the first node that had not got there,
+ * its count and the end of its log.
  */
 int64_t px_testnode_wait_records(struct px_testnode *const *nodes, size_t n, uint64_t want,
-                                 int timeout_ms, size_t *lagging);
+                                 int timeout_ms, const char *context);
 
 /*
  * Publishes one good-practice case titled title at n through `praxis publish --json -`
