@@ -59,11 +59,12 @@ static const struct px_config_option options[] = {
                                   "Directory of the reconciliation index's page file, a scratch "
                                   "file without a name; empty means data_dir.",
                                   0, FIELD(index_dir)},
-    [PX_CONFIG_NODE_INDEX_CACHE_PAGES] = {"node", "index_cache_pages", PX_CONFIG_T_UINT, 0, 1048576,
+    [PX_CONFIG_NODE_INDEX_CACHE_PAGES] = {"node", "index_cache_pages", PX_CONFIG_T_UINT, 0, 16384,
                                           "64",
                                           "Pages of the reconciliation index kept in memory "
                                           "(5,416 bytes each, up to 128 records a page); 0 keeps "
-                                          "the whole index in memory, else at least 4.",
+                                          "the whole index in memory, else at least " STR(
+                                              PX_NEGENTROPY_MIN_CACHE) ".",
                                           0, FIELD(index_cache_pages)},
     [PX_CONFIG_POLICY_ACCEPT_AUTHORS] = {"policy", "accept_authors", PX_CONFIG_T_AUTHORS, 1,
                                          PX_CONFIG_MAX_AUTHORS, "any",

@@ -118,12 +118,12 @@ struct cref {
 /* A page slot no chunk has: marks a free frame. */
 #define SLOT_NONE UINT32_MAX
 
-/* One cached page. */
+/* What is known of one cached page, kept apart from the pages themselves so that finding
+ * the least recently used one reads a small array. */
 struct frame {
     uint32_t slot; /* SLOT_NONE: free */
     bool dirty;    /* changed since it was read or last written */
     uint64_t used; /* the storage's tick at the last access: the least recent goes first */
-    struct chunk ch;
 };
 
 /* A paged storage's cache and slots: the page cache, the slots handed out ([0, next_slot)),
@@ -132,14 +132,18 @@ struct frame {
  * const storage may change the cache. */
 struct pages {
     struct px_negentropy_pager pager;
-    struct frame *frames;
+    struct frame *frames; /* [nframes] */
+    struct chunk *data;   /* [nframes]: frame i's page */
     size_t nframes;
     uint64_t tick;
     uint32_t next_slot;
     uint32_t *free_slots; /* [free_cap] */
     size_t nfree, free_cap;
     int fail_rc;
-    struct chunk scratch; /* stands in for a chunk the pager could not give back */
+    /* Stand in for chunks the pager could not give back; two, used in turn, because the
+     * code holds two chunk pointers at most and they must not be the same chunk. */
+    struct chunk scratch[2];
+    unsigned scratch_next;
 };
 
 struct px_negentropy_storage {
@@ -395,6 +399,7 @@ px_negentropy_storage_free(struct px_negentropy_storage *st)
     free(st->chunks);
     if (st->pg != NULL) {
         free(st->pg->frames);
+        free(st->pg->data);
         free(st->pg->free_slots);
         free(st->pg);
     }
@@ -426,7 +431,7 @@ px_negentropy_storage_memory(const struct px_negentropy_storage *st)
     if (st->pg == NULL) {
         return n + st->nchunks * sizeof(struct chunk);
     }
-    return n + sizeof(*st->pg) + st->pg->nframes * sizeof(struct frame) +
+    return n + sizeof(*st->pg) + st->pg->nframes * (sizeof(struct frame) + sizeof(struct chunk)) +
            st->pg->free_cap * sizeof(uint32_t);
 }
 
@@ -446,11 +451,15 @@ px_negentropy_storage_set_pager(struct px_negentropy_storage *st,
 
     if (st->sealed || st->size > 0 || st->pg != NULL || pager->read == NULL ||
         pager->write == NULL || cache_pages < PX_NEGENTROPY_MIN_CACHE || cache_pages > UINT32_MAX ||
-        cache_pages > SIZE_MAX / sizeof(struct frame)) {
+        cache_pages > SIZE_MAX / sizeof(struct chunk)) {
         return PX_EINVAL;
     }
     if ((pg = calloc(1, sizeof(*pg))) == NULL ||
-        (pg->frames = calloc(cache_pages, sizeof(*pg->frames))) == NULL) {
+        (pg->frames = calloc(cache_pages, sizeof(*pg->frames))) == NULL ||
+        (pg->data = malloc(cache_pages * sizeof(*pg->data))) == NULL) {
+        if (pg != NULL) {
+            free(pg->frames);
+        }
         free(pg);
         return PX_ENOMEM;
     }
@@ -494,20 +503,23 @@ pager_failed(struct pages *pg, int rc)
     }
 }
 
-/* The least recently used frame, emptied: its chunk is written back first when it changed
- * (on a failed write the storage fails, and the frame is still handed out). */
-static struct frame *
+/* The index of the least recently used frame, emptied: its chunk is written back first when
+ * it changed and the pager has not failed (on a failed write the storage fails, and the
+ * frame is still handed out). */
+static size_t
 frame_take(struct pages *pg)
 {
-    struct frame *f = &pg->frames[0];
+    size_t k = 0;
+    struct frame *f;
 
-    for (size_t i = 1; i < pg->nframes && f->slot != SLOT_NONE; i++) {
-        if (pg->frames[i].slot == SLOT_NONE || pg->frames[i].used < f->used) {
-            f = &pg->frames[i];
+    for (size_t i = 1; i < pg->nframes && pg->frames[k].slot != SLOT_NONE; i++) {
+        if (pg->frames[i].slot == SLOT_NONE || pg->frames[i].used < pg->frames[k].used) {
+            k = i;
         }
     }
-    if (f->slot != SLOT_NONE && f->dirty) {
-        int rc = pg->pager.write(pg->pager.ctx, f->slot, &f->ch, sizeof(f->ch));
+    f = &pg->frames[k];
+    if (f->slot != SLOT_NONE && f->dirty && pg->fail_rc == 0) {
+        int rc = pg->pager.write(pg->pager.ctx, f->slot, &pg->data[k], sizeof(pg->data[k]));
 
         if (rc != 0) {
             pager_failed(pg, rc);
@@ -515,7 +527,19 @@ frame_take(struct pages *pg)
     }
     f->slot = SLOT_NONE;
     f->dirty = false;
-    return f;
+    return k;
+}
+
+/* Whether page is what chunk j was when it was written: its count, sum and last item are
+ * the summary's. */
+static bool
+page_matches(const struct px_negentropy_storage *st, size_t j, const struct chunk *page)
+{
+    const struct leaf *lf = &st->leaf[j];
+
+    return page->n == lf->n && page->n > 0 && page->n <= CHUNK_MAX &&
+           memcmp(&page->pre[BLOCKS], &lf->sum, sizeof(lf->sum)) == 0 &&
+           memcmp(&page->items[page->n - 1], &lf->last, sizeof(lf->last)) == 0;
 }
 
 /*
@@ -523,41 +547,49 @@ frame_take(struct pages *pg)
  * before its frame is reused). Paged, a chunk not in the cache is read into the least
  * recently used frame, so the chunks of the last few calls stay where they are: the code
  * below holds at most two chunk pointers at once. When the pager fails, a zeroed chunk
- * with the right count stands in: results are wrong from then on, and every public call
- * reports the failure instead of them. The cache and the frame hint change even through a
- * const storage: both live outside it (the header says reads are not concurrent).
+ * with the right count stands in (one of two, so the two pointers differ): results are
+ * wrong from then on, and every public call reports the failure instead of them. Nothing
+ * changes a stand-in: insert, erase and merge check for the failure first. The cache and the frame
+ * hint change even through a const storage: both live outside it (the header says reads are not
+ * concurrent).
  */
 static struct chunk *
 chunk_get(const struct px_negentropy_storage *st, size_t j, bool write)
 {
     struct pages *pg = st->pg;
     struct cref *r = &st->chunks[j];
-    struct frame *f;
-    int rc;
+    size_t k;
 
     if (pg == NULL) {
         return r->mem;
     }
-    f = &pg->frames[r->frame];
-    if (f->slot != r->slot) {
-        f = frame_take(pg);
-        rc = pg->fail_rc != 0 ? pg->fail_rc
-                              : pg->pager.read(pg->pager.ctx, r->slot, &f->ch, sizeof(f->ch));
-        if (rc == 0 && f->ch.n != st->leaf[j].n) {
-            rc = PX_EIO; /* not the page that was written */
+    k = r->frame;
+    if (pg->frames[k].slot != r->slot) {
+        int rc = pg->fail_rc;
+
+        if (rc == 0) {
+            k = frame_take(pg);
+            rc = pg->fail_rc != 0
+                     ? pg->fail_rc
+                     : pg->pager.read(pg->pager.ctx, r->slot, &pg->data[k], sizeof(pg->data[k]));
+            if (rc == 0 && !page_matches(st, j, &pg->data[k])) {
+                rc = PX_EIO; /* not the page that was written */
+            }
         }
         if (rc != 0) {
+            struct chunk *sc = &pg->scratch[pg->scratch_next++ % 2];
+
             pager_failed(pg, rc);
-            memset(&pg->scratch, 0, sizeof(pg->scratch));
-            pg->scratch.n = st->leaf[j].n <= CHUNK_MAX ? st->leaf[j].n : CHUNK_MAX;
-            return &pg->scratch;
+            memset(sc, 0, sizeof(*sc));
+            sc->n = st->leaf[j].n <= CHUNK_MAX ? st->leaf[j].n : CHUNK_MAX;
+            return sc;
         }
-        f->slot = r->slot;
-        r->frame = (uint32_t)(f - pg->frames);
+        pg->frames[k].slot = r->slot;
+        r->frame = (uint32_t)k;
     }
-    f->used = ++pg->tick;
-    f->dirty |= write;
-    return &f->ch;
+    pg->frames[k].used = ++pg->tick;
+    pg->frames[k].dirty |= write;
+    return &pg->data[k];
 }
 
 /* A new, empty chunk for *r: PX_ENOMEM, or the pager's failure. */
@@ -574,7 +606,7 @@ chunk_new(struct px_negentropy_storage *st, struct cref *r, struct chunk **out)
         r->frame = 0;
         *out = r->mem;
     } else {
-        struct frame *f;
+        size_t k;
         uint32_t slot;
 
         if (pg->nfree > 0) {
@@ -595,18 +627,20 @@ chunk_new(struct px_negentropy_storage *st, struct cref *r, struct chunk **out)
             }
             slot = pg->next_slot++;
         }
-        f = frame_take(pg);
+        if (pg->fail_rc == 0) {
+            k = frame_take(pg);
+        }
         if (pg->fail_rc != 0) {
             pg->free_slots[pg->nfree++] = slot;
             return pg->fail_rc;
         }
-        f->slot = slot;
-        f->dirty = true;
-        f->used = ++pg->tick;
+        pg->frames[k].slot = slot;
+        pg->frames[k].dirty = true;
+        pg->frames[k].used = ++pg->tick;
         r->mem = NULL;
         r->slot = slot;
-        r->frame = (uint32_t)(f - pg->frames);
-        *out = &f->ch;
+        r->frame = (uint32_t)k;
+        *out = &pg->data[k];
     }
     (*out)->n = 0;
     memset((*out)->pre, 0, sizeof((*out)->pre));
@@ -626,7 +660,6 @@ chunk_drop(struct px_negentropy_storage *st, const struct cref *r)
     if (pg->frames[r->frame].slot == r->slot) {
         pg->frames[r->frame].slot = SLOT_NONE;
         pg->frames[r->frame].dirty = false;
-        pg->frames[r->frame].used = 0;
     }
     pg->free_slots[pg->nfree++] = r->slot;
 }
@@ -925,6 +958,9 @@ merge_next(struct px_negentropy_storage *st, size_t j)
     const struct chunk *b = chunk_get(st, j + 1, false);
     size_t from = a->n;
 
+    if (failure(st) != 0) {
+        return; /* a stand-in is not merged into anything */
+    }
     memcpy(&a->items[a->n], b->items, b->n * sizeof(b->items[0]));
     a->n += b->n;
     chunk_reprefix(a, from);
@@ -943,20 +979,21 @@ can_merge(const struct px_negentropy_storage *st, size_t j)
 
 /* Merges chunk j with its neighbours while a pair fits in CHUNK_MERGE. Returns the lowest
  * chunk index it changed (j when nothing merged, or less): the caller rebuilds the tree
- * from there. */
+ * from there. Stops when the pager fails (merge_next then changes nothing). */
 static size_t
 settle(struct px_negentropy_storage *st, size_t j)
 {
-    for (;;) {
+    while (failure(st) == 0) {
         if (j > 0 && st->leaf[j - 1].n + st->leaf[j].n <= CHUNK_MERGE) {
             merge_next(st, j - 1);
             j--;
         } else if (j + 1 < st->nchunks && st->leaf[j].n + st->leaf[j + 1].n <= CHUNK_MERGE) {
             merge_next(st, j);
         } else {
-            return j;
+            break;
         }
     }
+    return j;
 }
 
 static int
@@ -994,6 +1031,9 @@ insert_sealed(struct px_negentropy_storage *st, uint64_t ts, const uint8_t *id)
         }
     }
     ch = chunk_get(st, j, true);
+    if (failure(st) != 0) {
+        return failure(st); /* ch is a stand-in: change nothing */
+    }
     if (ch->n < CHUNK_MAX) {
         struct acc v;
 
@@ -1094,11 +1134,14 @@ erase_sealed(struct px_negentropy_storage *st, uint64_t timestamp, const uint8_t
         return PX_ENOTFOUND;
     }
     ch = chunk_get(st, j, false);
+    if (failure(st) != 0) {
+        return failure(st); /* ch is a stand-in: change nothing */
+    }
     off = chunk_lower_bound(ch, timestamp, id);
     if (off == ch->n || item_cmp(&ch->items[off], timestamp, id) != 0) {
         return PX_ENOTFOUND;
     }
-    ch = chunk_get(st, j, true);
+    ch = chunk_get(st, j, true); /* cached: only marks it changed */
     memmove(&ch->items[off], &ch->items[off + 1], (ch->n - off - 1) * sizeof(ch->items[0]));
     ch->n--;
     chunk_reprefix(ch, off);
@@ -1372,8 +1415,10 @@ bound_minimal(struct bound *b, const struct item *prev, const struct item *curr)
     while (b->len < ID_SIZE && curr->id[b->len] == prev->id[b->len]) {
         b->len++;
     }
-    /* Items are unique, so the ids differ somewhere and len stays below 32 here. */
-    b->len++;
+    /* Items are unique, so the ids differ somewhere and len stays below 32 here; but a
+     * storage whose pager failed hands out zeroed stand-ins, equal to each other, and
+     * whatever it computes is thrown away. */
+    b->len = b->len < ID_SIZE ? b->len + 1 : ID_SIZE;
     memcpy(b->id, curr->id, b->len);
 }
 

@@ -239,7 +239,7 @@ Test(config, every_option_parsed)
                                "log_level = debug\n"
                                "name = Oxfam Nairobi office\n"
                                "index_dir = /var/cache/praxis\n"
-                               "index_cache_pages = 1048576\n"
+                               "index_cache_pages = 16384\n"
                                "[policy]\n"
                                "accept_authors = " K1 ", " K2 "\n"
                                "max_clock_skew = 0\n"
@@ -269,7 +269,7 @@ Test(config, every_option_parsed)
     cr_assert_eq(cfg.log_level, PX_LOG_DEBUG);
     cr_assert_str_eq(cfg.name, "Oxfam Nairobi office");
     cr_assert_str_eq(cfg.index_dir, "/var/cache/praxis");
-    cr_assert_eq(cfg.index_cache_pages, 1048576);
+    cr_assert_eq(cfg.index_cache_pages, 16384);
     cr_assert_not(cfg.accept_any_author);
     cr_assert_eq(cfg.n_authors, 2);
     cr_assert_arr_eq(cfg.authors[0], k1, 32);

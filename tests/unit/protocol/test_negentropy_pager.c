@@ -1906,3 +1906,47 @@ Test(negentropy_pager, slots_are_reused)
     twin_free(&t);
     free(items);
 }
+
+/*
+ * Reads that fail while a reconciler walks a large paged index: stand-ins for the chunks it
+ * cannot read are equal to each other, and the bound between two of them must still fit
+ * (a 33-byte prefix overran the bound and read past the stand-in before the fix; the ASan
+ * build catches it). Then nothing more goes to the pager, and every call reports the error.
+ */
+Test(negentropy_pager, failed_reads_while_reconciling_stay_in_bounds)
+{
+    struct fake f;
+    struct px_negentropy_pager p;
+    struct px_negentropy_storage *st;
+    struct px_negentropy *ne = NULL;
+    uint8_t *msg = NULL, *reply = NULL, hello[] = {PX_NEGENTROPY_VERSION};
+    size_t len = 0, calls;
+
+    fake_init(&f);
+    p = fake_pager(&f);
+    cr_assert_eq(px_negentropy_storage_new(&st), 0);
+    cr_assert_eq(px_negentropy_storage_set_pager(st, &p, PX_NEGENTROPY_MIN_CACHE), 0);
+    cr_assert_eq(px_negentropy_storage_seal(st), 0);
+    for (size_t i = 0; i < 6128; i++) {
+        uint8_t id[ID] = {(uint8_t)i, (uint8_t)(i >> 8)};
+
+        cr_assert_eq(px_negentropy_storage_insert(st, 1000 + i, id), 0);
+    }
+    f.fail_on = FAIL_READ;
+    f.fail_at = f.reads + 1;
+    f.fail_rc = PX_EIO;
+    cr_assert_eq(px_negentropy_new(st, 0, &ne), 0);
+    cr_assert_eq(px_negentropy_initiate(ne, &msg, &len), PX_EIO);
+    cr_assert_null(msg);
+    cr_assert(px_negentropy_storage_failed(st));
+    calls = f.calls;
+    px_negentropy_free(ne);
+    cr_assert_eq(px_negentropy_new(st, 0, &ne), 0);
+    cr_assert_eq(px_negentropy_respond(ne, hello, sizeof(hello), &reply, &len), PX_EIO);
+    cr_assert_null(reply);
+    cr_assert_eq(px_negentropy_storage_insert(st, 99999, (uint8_t[ID]){1}), PX_EIO);
+    cr_assert_eq(f.calls, calls, "the pager was called after it failed");
+    px_negentropy_free(ne);
+    px_negentropy_storage_free(st);
+    fake_fini(&f);
+}
