@@ -82,6 +82,7 @@ struct want {
 struct px_gossip_link {
     struct px_gossip *g;
     struct px_gossip_link *prev, *next; /* in g->links while up */
+    struct px_gossip_link *dead_next;   /* in g->dead once down, until the next tick */
     struct px_peer *peer;               /* NULL once down */
     unsigned refs;
     uint64_t no; /* unique per daemon run, never 0 (0 is "local" in store items) */
@@ -121,6 +122,10 @@ struct px_gossip {
     uv_timer_t ann_timer; /* flushes the links' pending announces */
     bool ann_init, ann_armed;
     struct px_gossip_link *links;
+    /* Links gone down since the last tick: the peer's reference to each is dropped there,
+     * not during the call that brought it down, because that call can come from inside a
+     * send to the link (a write that fails at once) with the link still in use above it. */
+    struct px_gossip_link *dead;
     uint64_t next_no;
     uint64_t sync_interval_ms;
     /* From the configuration: see struct px_config. */
@@ -148,6 +153,18 @@ link_unref(struct px_gossip_link *l)
         free(l->ann);
         px_negentropy_free(l->ne);
         free(l);
+    }
+}
+
+/* Drops the peer's reference to every link that went down since the last call. */
+static void
+bury(struct px_gossip *g)
+{
+    while (g->dead != NULL) {
+        struct px_gossip_link *l = g->dead;
+
+        g->dead = l->dead_next;
+        link_unref(l);
     }
 }
 
@@ -1340,6 +1357,7 @@ gossip_on_tick(uv_timer_t *t)
     uint64_t now = uv_now(g->loop);
     struct px_gossip_link *l, *next;
 
+    bury(g);
     want_sweep(g, 0);
     for (l = g->links; l != NULL; l = next) {
         next = l->next;
@@ -1422,6 +1440,7 @@ px_gossip_free(struct px_gossip *g)
     if (g == NULL) {
         return;
     }
+    bury(g);
     for (size_t b = 0; b < WANT_BUCKETS; b++) {
         while (g->wants[b] != NULL) {
             struct want *w = g->wants[b];
@@ -1487,7 +1506,8 @@ px_gossip_link_down(struct px_gossip_link *l)
     free(l->serve);
     l->serve = NULL;
     l->serve_n = 0;
-    link_unref(l);
+    l->dead_next = g->dead;
+    g->dead = l;
 }
 
 void
