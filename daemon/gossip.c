@@ -668,7 +668,7 @@ feed(struct px_gossip_link *l)
         l->backlog_n = l->backlog_off = 0;
         if (l->backlog_lost) {
             l->backlog_lost = false;
-            l->resync = true;
+            l->resync = l->outbound; /* only the dialing side reconciles */
         }
     }
 }
@@ -886,9 +886,15 @@ check_stored(void *arg, int rc)
     struct px_gossip_link *l = j->l;
     unsigned authority = 0;
 
-    for (size_t i = 0; i < j->w.n && rc == 0; i++) {
+    for (size_t i = 0; i < j->w.n; i++) {
         struct px_store_item *it = j->itemps[i];
 
+        if (rc != 0) {
+            /* Not stored (a full disk): the wants are over, and the ids may be asked again
+             * (from anyone) instead of holding l's pending wants until they expire. */
+            want_failed(l->g, l, it->rec.id);
+            continue;
+        }
         if (it->result == 0) {
             l->st.records_received++;
         } else if (it->result == PX_EEXIST) {
