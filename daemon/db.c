@@ -18,6 +18,8 @@
 #define DB_CKPT_PAGES 1000
 /* Items one transaction takes at most; a longer queue is committed in several. */
 #define DB_MAX_BATCH_ITEMS 4096
+/* How long the writer waits for readers before emptying the WAL. */
+#define DB_TRUNCATE_WAIT_MS 100
 
 struct write_job {
     uv_work_t work;
@@ -222,8 +224,12 @@ write_work(uv_work_t *req)
     struct write_job *job = req->data;
 
     if (job->truncate) {
-        /* PX_EBUSY: a reader held on for the whole busy timeout; the next commit retries. */
+        /* TRUNCATE waits for every reader of the WAL to finish. A long one (a ranked query,
+         * an export) must not hold every write for the whole busy timeout, commit after
+         * commit: wait briefly, and on PX_EBUSY go on; the next commit tries again. */
+        px_store_busy_timeout(job->db->writer, DB_TRUNCATE_WAIT_MS);
         (void)px_store_checkpoint(job->db->writer, PX_CKPT_TRUNCATE);
+        px_store_busy_timeout(job->db->writer, PX_STORE_BUSY_MS);
     }
     job->rc = px_store_insert(job->db->writer, job->items, job->n_items, wall_ms());
     job->wal_pages = px_store_wal_pages(job->db->writer);

@@ -555,7 +555,7 @@ px_store_open(const char *path, struct px_store **out, char *err, size_t errlen)
         rc = PX_EIO;
         goto fail;
     }
-    sqlite3_busy_timeout(s->db, 10000);
+    sqlite3_busy_timeout(s->db, PX_STORE_BUSY_MS);
     sqlite3_extended_result_codes(s->db, 1);
     /* Replaces SQLite's auto-checkpoint, which would checkpoint on the committing thread. */
     sqlite3_wal_hook(s->db, wal_hook, s);

@@ -150,7 +150,8 @@ int px_store_stats(struct px_store *s, struct px_store_stats *st);
  * or PX_EIO.
  */
 /* How long a call waits for a lock another connection holds before it fails with
- * PX_EBUSY (10 s from px_store_open; 0: not at all). */
+ * PX_EBUSY (PX_STORE_BUSY_MS from px_store_open; 0: not at all). */
+#define PX_STORE_BUSY_MS 10000
 void px_store_busy_timeout(struct px_store *s, int ms);
 
 enum px_ckpt_mode { PX_CKPT_PASSIVE, PX_CKPT_TRUNCATE };
