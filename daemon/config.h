@@ -130,7 +130,7 @@ struct px_config {
     unsigned idle_timeout_s;
     /* Per-peer quotas (docs/replication.md, "Limits and quotas"): over one, the peer gets
      * bye and is disconnected. Only records the peer sent without being asked (not the
-     * answer to an outstanding want of ours to it) count against quota_records and
+     * answer to an outstanding want of ours, to it or to another) count against quota_records and
      * quota_bytes; the records we ask for are bounded by max_pending_wants instead. */
     unsigned quota_interval_s;  /* the window the three quotas below count over */
     unsigned quota_records;     /* unsolicited records per window */

@@ -443,6 +443,17 @@ want_claim(struct px_gossip *g, struct px_gossip_link *l, const uint8_t *id)
     return true;
 }
 
+/* Is a want for id outstanding with some peer, and not answered yet? A peer whose want for
+ * it was handed to another one (it was slow) may still answer: its copy is not
+ * unsolicited. */
+static bool
+want_outstanding(struct px_gossip *g, const uint8_t *id)
+{
+    const struct want *w = want_find(g, id);
+
+    return w != NULL && !w->done && !w->claimed;
+}
+
 /* Was id asked for (from anyone) recently? A copy from a second peer is not a fault. */
 static bool
 want_solicited(struct px_gossip *g, const uint8_t *id)
@@ -949,7 +960,7 @@ check_done(void *arg, int rc)
         bool decoded = j->verdict[i] == 0 || j->verdict[i] == PX_EEXIST ||
                        classify(j->verdict[i]) != F_MALFORMED;
 
-        if (!decoded || !want_claim(g, l, it->rec.id)) {
+        if (!decoded || (!want_claim(g, l, it->rec.id) && !want_outstanding(g, it->rec.id))) {
             unasked++;
             unasked_bytes += it->len;
         } else {
