@@ -105,9 +105,12 @@ px_db_open(uv_loop_t *loop, const char *path, unsigned readers, px_db_commit_cb 
         goto fail;
     }
     px_store_use_doclen(db->writer, db->doclen);
+    /* Only a head start for ranking: rows left out are filled the first time a query ranks
+     * them, so a failure here costs speed, not the start. */
     if ((rc = px_store_doclen_fill(db->writer)) != 0) {
-        snprintf(err, errlen, "cannot read the text index of %s", path);
-        goto fail;
+        px_log_warnx("store: cannot preload the text index's row lengths of %s (%s); ranked "
+                     "queries fill them as they go",
+                     path, px_strerror(rc));
     }
     if ((rc = px_store_max_rowid(db->writer, &db->max_rowid_at_open)) != 0) {
         snprintf(err, errlen, "cannot read the store %s", path);
