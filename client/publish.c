@@ -761,7 +761,8 @@ fetch_current(struct px_conn *c, const char *cmd, const char *prefix, bool histo
     }
     *raw = got.raw[got.n - 1];
     got.raw[got.n - 1] = NULL;
-    px_card_check(*raw, got.len[got.n - 1], cur, &field, true);
+    /* Checked above; decoded again only so that cur borrows *raw. */
+    px_card_check(*raw, got.len[got.n - 1], cur, &field, false);
     px_query_got_free(&got);
     px_hex_encode(cur->id, PX_ID_BYTES, hex);
     if (cur->type == PX_RECORD_RETRACTION) {
