@@ -562,6 +562,12 @@ dial_on_timer(uv_timer_t *t)
     if (find_established(m, dl->cfg.pubkey, NULL) != NULL) {
         return;
     }
+    /* Kept away: the retry's jitter may fall before the ban ends; our own check would
+     * refuse the link after a whole handshake. */
+    if (dl->banned_until > px_daemon_now_ms()) {
+        dial_start_timer(dl, dl->banned_until - px_daemon_now_ms());
+        return;
+    }
     if (count_state(m, true) >= m->max_handshakes || count_state(m, false) >= m->max_peers) {
         snprintf(dl->last_error, sizeof(dl->last_error), "no room: too many connections");
         dial_retry(dl);
