@@ -86,8 +86,9 @@ char *px_json_export_line(const struct px_record *rec, char *hex);
  * 2 * PX_RECORD_MAX) of hex digits; every other key is ignored, and the bytes are not
  * decoded or verified here (praxisd does that). Returns 0 with *raw (malloc'd, the
  * caller frees it) and *raw_len; PX_EINVAL with why the line is refused in msg[0..cap)
- * (one line, escaped, safe to print); or PX_ENOMEM.
+ * (one line, escaped, safe to print; PX_JSON_IMPORT_MSG_MAX bytes hold any); or PX_ENOMEM.
  */
+#define PX_JSON_IMPORT_MSG_MAX (JSON_ERROR_TEXT_LENGTH * 4 + 32) /* room for any such msg */
 int px_json_import_line(const uint8_t *p, size_t len, uint8_t **raw, size_t *raw_len, char *msg,
                         size_t cap);
 

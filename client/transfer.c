@@ -528,7 +528,7 @@ import_flush(struct import *im)
 static int
 import_line(struct import *im, size_t lineno, const uint8_t *p, size_t len)
 {
-    char msg[JSON_ERROR_TEXT_LENGTH * 4 + 32];
+    char msg[PX_JSON_IMPORT_MSG_MAX];
     size_t rec_len;
     uint8_t *rec;
     struct batch *b;
