@@ -35,6 +35,7 @@
 /* A page of a streamed answer: at most this many records, or about this many bytes. */
 #define CTL_PAGE_RECORDS 256
 #define CTL_PAGE_BYTES   (1u << 20)
+#define CTL_PAGE_FIRST   (64u << 10) /* a page's first allocation; it doubles as rows need */
 /* The read buffer starts this small and grows to a frame's size only once its header
  * has been checked. */
 #define CTL_RBUF_INITIAL 4096
@@ -77,8 +78,8 @@ struct op {
     int64_t last_rowid; /* live: rows up to here have been looked at */
     int64_t upto;       /* the select's upper bound */
     /* the page being fetched */
-    uint8_t *page;
-    size_t page_len;
+    uint8_t *page; /* grown as rows need, up to CTL_PAGE_BYTES + PX_RECORD_MAX */
+    size_t page_len, page_cap;
     size_t offs[CTL_PAGE_RECORDS], lens[CTL_PAGE_RECORDS];
     uint32_t page_n;
     size_t page_rows; /* rowids consumed by the page, skipped ones included */
@@ -635,6 +636,21 @@ page_row(void *arg, int64_t rowid, const uint8_t *raw, size_t len)
     if (op->page_n > 0 && op->page_len + len > CTL_PAGE_BYTES) {
         return 1; /* full: this row goes in the next page */
     }
+    /* A get needs a record's room, a page of a query up to a megabyte: grow on demand. */
+    if (op->page_len + len > op->page_cap) {
+        size_t cap = op->page_cap > 0 ? op->page_cap : CTL_PAGE_FIRST;
+        uint8_t *p;
+
+        while (cap < op->page_len + len) {
+            cap *= 2;
+        }
+        cap = cap < CTL_PAGE_BYTES + PX_RECORD_MAX ? cap : CTL_PAGE_BYTES + PX_RECORD_MAX;
+        if ((p = realloc(op->page, cap)) == NULL) {
+            return PX_ENOMEM;
+        }
+        op->page = p;
+        op->page_cap = cap;
+    }
     memcpy(op->page + op->page_len, raw, len);
     op->offs[op->page_n] = op->page_len;
     op->lens[op->page_n] = len;
@@ -843,9 +859,6 @@ do_stream(struct op *op)
     struct ctl_client *c = op->c;
 
     op->stream = true;
-    if ((op->page = malloc(CTL_PAGE_BYTES + PX_RECORD_MAX)) == NULL) {
-        abort(); /* a fixed-size internal allocation */
-    }
     op->follow = op->req.op == PX_API_QUERY && op->req.filter.follow;
     op->next_stream = c->streams;
     c->streams = op;
