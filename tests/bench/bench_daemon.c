@@ -129,23 +129,6 @@ seconds_since(uint64_t t0)
     return (double)(bench_run_now_ns() - t0) / 1e9;
 }
 
-static void
-add_figure(struct bench_report *rep, const char *name, double value, const char *unit,
-           const char *baseline, double baseline_value, double spread, uint64_t iters)
-{
-    struct bench_figure f = {
-        .bench = name,
-        .value = value,
-        .unit = unit,
-        .baseline = baseline,
-        .baseline_value = baseline_value,
-        .spread = spread,
-        .iters = iters,
-    };
-
-    bench_report_add(rep, &f);
-}
-
 /* ---- Import ---- */
 
 struct pending {
@@ -318,23 +301,23 @@ run_import(struct dbench *b, struct bench_report *rep)
         total[s] = (double)n / secs[s];
         spread[s] = round_spread(rate[s], rounds, total[s]);
     }
-    add_figure(rep, "corpus_records", (double)n, "records", NULL, 0, -1, 0);
-    add_figure(rep, "corpus_record_bytes", (double)b->corpus->total_bytes / (double)n, "bytes",
-               NULL, 0, -1, 0);
-    add_figure(rep, "import_records_per_s", total[OURS], "records/s",
-               "bare_sqlite_fts5_insert_per_s", total[BARE], spread[OURS], n / rounds);
-    add_figure(rep, "bare_sqlite_fts5_insert_per_s", total[BARE], "records/s", NULL, 0,
-               spread[BARE], n / rounds);
-    add_figure(rep, "import_records_per_s_vs_verify", total[OURS], "records/s",
-               "sodium_verify_detached_per_s", total[VERIFY], spread[OURS], n / rounds);
-    add_figure(rep, "sodium_verify_detached_per_s", total[VERIFY], "records/s", NULL, 0,
-               spread[VERIFY], n / rounds);
+    bench_report_value(rep, "corpus_records", (double)n, "records", NULL, 0);
+    bench_report_value(rep, "corpus_record_bytes", (double)b->corpus->total_bytes / (double)n,
+                       "bytes", NULL, 0);
+    bench_report_timed(rep, "import_records_per_s", total[OURS], "records/s",
+                       "bare_sqlite_fts5_insert_per_s", total[BARE], spread[OURS], n / rounds);
+    bench_report_timed(rep, "bare_sqlite_fts5_insert_per_s", total[BARE], "records/s", NULL, 0,
+                       spread[BARE], n / rounds);
+    bench_report_timed(rep, "import_records_per_s_vs_verify", total[OURS], "records/s",
+                       "sodium_verify_detached_per_s", total[VERIFY], spread[OURS], n / rounds);
+    bench_report_timed(rep, "sodium_verify_detached_per_s", total[VERIFY], "records/s", NULL, 0,
+                       spread[VERIFY], n / rounds);
     /* CPU time per record is steadier than a rate on a busy machine, and tells work apart
      * from waiting: praxisd's is every thread's (verifying included); bare's is this
      * thread's during its inserts. */
-    add_figure(rep, "import_cpu_us_per_record", 1e6 * cpu_ours / (double)n, "us",
-               "bare_cpu_us_per_record", 1e6 * cpu_bare / (double)n, -1, 0);
-    add_figure(rep, "bare_cpu_us_per_record", 1e6 * cpu_bare / (double)n, "us", NULL, 0, -1, 0);
+    bench_report_value(rep, "import_cpu_us_per_record", 1e6 * cpu_ours / (double)n, "us",
+                       "bare_cpu_us_per_record", 1e6 * cpu_bare / (double)n);
+    bench_report_value(rep, "bare_cpu_us_per_record", 1e6 * cpu_bare / (double)n, "us", NULL, 0);
     return 0;
 }
 
@@ -728,12 +711,12 @@ report_latency(struct bench_report *rep, enum query q, double *ours, double *bar
 
     snprintf(name, sizeof(name), "query_%s_p50_ms", query_names[q]);
     snprintf(base, sizeof(base), "bare_%s_p50_ms", query_names[q]);
-    add_figure(rep, name, o50, "ms", base, b50, -1, reps);
-    add_figure(rep, base, b50, "ms", NULL, 0, -1, reps);
+    bench_report_timed(rep, name, o50, "ms", base, b50, -1, reps);
+    bench_report_timed(rep, base, b50, "ms", NULL, 0, -1, reps);
     snprintf(name, sizeof(name), "query_%s_p99_ms", query_names[q]);
     snprintf(base, sizeof(base), "bare_%s_p99_ms", query_names[q]);
-    add_figure(rep, name, o99, "ms", base, b99, -1, reps);
-    add_figure(rep, base, b99, "ms", NULL, 0, -1, reps);
+    bench_report_timed(rep, name, o99, "ms", base, b99, -1, reps);
+    bench_report_timed(rep, base, b99, "ms", NULL, 0, -1, reps);
 }
 
 static int
@@ -793,7 +776,7 @@ run_queries(struct dbench *b, struct bench_report *rep)
             char name[64];
 
             snprintf(name, sizeof(name), "query_%s_matches", query_names[q]);
-            add_figure(rep, name, m, "records", NULL, 0, -1, b->n_vars[q]);
+            bench_report_timed(rep, name, m, "records", NULL, 0, -1, b->n_vars[q]);
         }
         report_latency(rep, (enum query)q, samples + (size_t)(2 * q) * reps,
                        samples + (size_t)(2 * q + 1) * reps, reps);
@@ -816,10 +799,11 @@ run_footprint(struct dbench *b, struct bench_report *rep)
         fprintf(stderr, "praxis-bench: cannot measure the store or the daemon\n");
         return -1;
     }
-    add_figure(rep, "store_bytes_per_record", (double)b->store_bytes / n, "bytes",
-               "bare_bytes_per_record", (double)b->bare_bytes / n, -1, 0);
-    add_figure(rep, "bare_bytes_per_record", (double)b->bare_bytes / n, "bytes", NULL, 0, -1, 0);
-    add_figure(rep, "praxisd_peak_rss_mib", (double)rss / (1024.0 * 1024.0), "MiB", NULL, 0, -1, 0);
+    bench_report_value(rep, "store_bytes_per_record", (double)b->store_bytes / n, "bytes",
+                       "bare_bytes_per_record", (double)b->bare_bytes / n);
+    bench_report_value(rep, "bare_bytes_per_record", (double)b->bare_bytes / n, "bytes", NULL, 0);
+    bench_report_value(rep, "praxisd_peak_rss_mib", (double)rss / (1024.0 * 1024.0), "MiB", NULL,
+                       0);
     return 0;
 }
 

@@ -213,17 +213,8 @@ static void
 report(struct bench_report *rep, const char *name, const char *unit, const struct bench_rate *r,
        double scale, const char *base, const struct bench_rate *b)
 {
-    struct bench_figure f = {
-        .bench = name,
-        .value = r->median * scale,
-        .unit = unit,
-        .baseline = base,
-        .baseline_value = b != NULL ? b->median * scale : 0,
-        .spread = r->spread,
-        .iters = r->iters,
-    };
-
-    bench_report_add(rep, &f);
+    bench_report_timed(rep, name, r->median * scale, unit, base, b != NULL ? b->median * scale : 0,
+                       r->spread, r->iters);
 }
 
 int

@@ -67,6 +67,7 @@
 #include "protocol/err.h"
 #include "protocol/sign.h"
 #include "protocol/wire.h"
+#include "util/ports.h"
 #include "util/rawpeer.h"
 
 #define CORPUS_SEED     UINT64_C(0x6c6f61642d62656e)
@@ -153,23 +154,6 @@ static uint64_t
 now_ms(void)
 {
     return bench_run_now_ns() / 1000000;
-}
-
-static void
-add_figure(struct bench_report *rep, const char *name, double value, const char *unit,
-           const char *baseline, double baseline_value)
-{
-    struct bench_figure f = {
-        .bench = name,
-        .value = value,
-        .unit = unit,
-        .baseline = baseline,
-        .baseline_value = baseline_value,
-        .spread = -1,
-        .iters = 0,
-    };
-
-    bench_report_add(rep, &f);
 }
 
 /* An environment override in lo..hi, else def; false (after printing why) when it is bad. */
@@ -322,30 +306,6 @@ find_id(const struct lbench *b, const uint8_t *id)
 
 /* ---- The daemon ---- */
 
-/* A port the kernel picks (bind to port 0) on 127.0.0.1. 0 on failure. Only this process
- * dials the daemon, after it listens, so no dial of ours can take the port meanwhile. */
-static uint16_t
-kernel_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    uint16_t port = 0;
-
-    if (fd < 0) {
-        return 0;
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
-        port = ntohs(sa.sin_port);
-    }
-    close(fd);
-    return port;
-}
-
 /* A fixed identity for peer no (or for the daemon: no = UINT32_MAX). */
 static int
 make_identity(uint32_t no, struct px_identity *id)
@@ -395,7 +355,8 @@ start_daemon(struct lbench *b)
         fprintf(stderr, "praxis-bench: %s: %s\n", path, px_strerror(rc));
         return -1;
     }
-    if ((b->port = kernel_port()) == 0) {
+    /* Only this process dials the daemon, after it listens: no dial of ours takes the port. */
+    if ((b->port = px_ports_kernel()) == 0) {
         fprintf(stderr, "praxis-bench: load: no free port on 127.0.0.1\n");
         return -1;
     }
@@ -978,12 +939,12 @@ report(struct lbench *b, struct bench_report *rep, double cpu_s, double own_cpu_
         fprintf(stderr, "praxis-bench: out of memory\n");
         return;
     }
-    add_figure(rep, "load_records", (double)b->stored, "records", NULL, 0);
-    add_figure(rep, "load_records_per_s", (double)b->stored / secs, "records/s",
-               "load_offered_records_per_s", (double)b->rate);
+    bench_report_value(rep, "load_records", (double)b->stored, "records", NULL, 0);
+    bench_report_value(rep, "load_records_per_s", (double)b->stored / secs, "records/s",
+                       "load_offered_records_per_s", (double)b->rate);
     latencies(b, buf, 0, 1e9, &p50, &p99);
-    add_figure(rep, "load_latency_p50_ms", p50, "ms", NULL, 0);
-    add_figure(rep, "load_latency_p99_ms", p99, "ms", NULL, 0);
+    bench_report_value(rep, "load_latency_p50_ms", p50, "ms", NULL, 0);
+    bench_report_value(rep, "load_latency_p99_ms", p99, "ms", NULL, 0);
     for (unsigned w = 0; w < MAX_WINDOWS && (double)w * window < (double)b->seconds; w++) {
         double from = (double)w * window;
         size_t n = latencies(b, buf, from, from + window, &p50, &p99);
@@ -993,9 +954,9 @@ report(struct lbench *b, struct bench_report *rep, double cpu_s, double own_cpu_
                 "p99 %.2f ms; daemon CPU %.0f us a record\n",
                 from, from + window, n, p50, p99, window_cpu_us(b, from, from + window));
         snprintf(name, sizeof(name), "load_latency_p50_ms_t%.0fs", from);
-        add_figure(rep, name, p50, "ms", NULL, 0);
+        bench_report_value(rep, name, p50, "ms", NULL, 0);
         snprintf(name, sizeof(name), "load_latency_p99_ms_t%.0fs", from);
-        add_figure(rep, name, p99, "ms", NULL, 0);
+        bench_report_value(rep, name, p99, "ms", NULL, 0);
     }
     /* RSS: the sample at the end of the warm-up, then the largest and the least-squares
      * slope from there on. */
@@ -1018,14 +979,14 @@ report(struct lbench *b, struct bench_report *rep, double cpu_s, double own_cpu_
     if (k >= 2 && k * sxx - sx * sx > 0) {
         slope = 60.0 * (k * sxy - sx * sy) / (k * sxx - sx * sx);
     }
-    add_figure(rep, "load_rss_warm_mib", warm_mib, "MiB", NULL, 0);
-    add_figure(rep, "load_rss_max_mib", max_mib, "MiB", NULL, 0);
-    add_figure(rep, "load_rss_slope_mib_per_min", slope, "MiB/min", NULL, 0);
-    add_figure(rep, "load_rss_peak_mib", mib(bench_praxisd_peak_rss(b->d)), "MiB", NULL, 0);
-    add_figure(rep, "load_cpu_us_per_record", 1e6 * cpu_s / (double)b->stored, "us",
-               "sodium_verify_us_per_record", verify_us);
-    add_figure(rep, "load_peers_cpu_us_per_record", 1e6 * own_cpu_s / (double)b->stored, "us", NULL,
-               0);
+    bench_report_value(rep, "load_rss_warm_mib", warm_mib, "MiB", NULL, 0);
+    bench_report_value(rep, "load_rss_max_mib", max_mib, "MiB", NULL, 0);
+    bench_report_value(rep, "load_rss_slope_mib_per_min", slope, "MiB/min", NULL, 0);
+    bench_report_value(rep, "load_rss_peak_mib", mib(bench_praxisd_peak_rss(b->d)), "MiB", NULL, 0);
+    bench_report_value(rep, "load_cpu_us_per_record", 1e6 * cpu_s / (double)b->stored, "us",
+                       "sodium_verify_us_per_record", verify_us);
+    bench_report_value(rep, "load_peers_cpu_us_per_record", 1e6 * own_cpu_s / (double)b->stored,
+                       "us", NULL, 0);
     free(buf);
 }
 
@@ -1073,10 +1034,10 @@ check_counts(struct lbench *b, uint64_t records_before, struct bench_report *rep
         fprintf(stderr, "praxis-bench: load: not every record was stored exactly once\n");
         rc = -1;
     }
-    add_figure(rep, "load_store_growth_records", (double)(st.records - records_before), "records",
-               "load_records_sent", (double)b->n);
-    add_figure(rep, "load_duplicates", (double)dups, "records", NULL, 0);
-    add_figure(rep, "load_reannounced", (double)b->reannounced, "records", NULL, 0);
+    bench_report_value(rep, "load_store_growth_records", (double)(st.records - records_before),
+                       "records", "load_records_sent", (double)b->n);
+    bench_report_value(rep, "load_duplicates", (double)dups, "records", NULL, 0);
+    bench_report_value(rep, "load_reannounced", (double)b->reannounced, "records", NULL, 0);
     return rc;
 }
 

@@ -557,23 +557,6 @@ out:
     return ret;
 }
 
-static void
-report(struct bench_report *rep, const char *name, double value, const char *unit, const char *base,
-       double base_value)
-{
-    struct bench_figure f = {
-        .bench = name,
-        .value = value,
-        .unit = unit,
-        .baseline = base,
-        .baseline_value = base_value,
-        .spread = -1,
-        .iters = 0,
-    };
-
-    bench_report_add(rep, &f);
-}
-
 static int
 cmp_item(const void *a, const void *b)
 {
@@ -663,15 +646,7 @@ time_in_sync(const struct bench_opts *opts, struct bench_report *rep, const stru
         t.server = b.st;
     }
     if (t.server != NULL && bench_run_interleaved(opts, &c, 1, &rate) == 0) {
-        struct bench_figure f = {
-            .bench = name,
-            .value = 1000.0 / rate.median,
-            .unit = "ms",
-            .spread = rate.spread,
-            .iters = rate.iters,
-        };
-
-        bench_report_add(rep, &f);
+        bench_report_timed(rep, name, 1000.0 / rate.median, "ms", NULL, 0, rate.spread, rate.iters);
         ret = 0;
     }
     index_fini(&a);
@@ -805,16 +780,6 @@ out:
     return ret;
 }
 
-/* Reports a timed figure; base NULL: without a baseline. */
-static void
-report_timed(struct bench_report *rep, const char *name, double value, const char *unit,
-             const char *base, double base_value, double spread, uint64_t iters)
-{
-    struct bench_figure f = {name, value, unit, base, base_value, spread, iters};
-
-    bench_report_add(rep, &f);
-}
-
 /*
  * Reports one whole reconciliation of scenario what (in_sync, diff_1, ...) in memory and
  * paged as reconcile_memory_<what>_ms<suffix> and reconcile_paged_<what>_ms<suffix>, with
@@ -830,9 +795,9 @@ report_recon_ms(struct bench_report *rep, const char *what, const char *suffix,
 
     snprintf(mem, sizeof(mem), "reconcile_memory_%s_ms%s", what, suffix);
     snprintf(paged, sizeof(paged), "reconcile_paged_%s_ms%s", what, suffix);
-    report_timed(rep, mem, mem_ms, "ms", NULL, 0, rates[0].spread, rates[0].iters);
-    report_timed(rep, paged, 1000.0 / rates[1].median, "ms", mem, mem_ms, rates[1].spread,
-                 rates[1].iters);
+    bench_report_timed(rep, mem, mem_ms, "ms", NULL, 0, rates[0].spread, rates[0].iters);
+    bench_report_timed(rep, paged, 1000.0 / rates[1].median, "ms", mem, mem_ms, rates[1].spread,
+                       rates[1].iters);
     fprintf(stderr,
             "reconcile: %s%s: %.4f ms in memory, %.4f ms paged (pages read by both sides: %llu "
             "in the first reconciliation, %llu in one after the timed ones)\n",
@@ -849,14 +814,14 @@ report_build(struct bench_report *rep, const struct build_cmp *b, size_t n, cons
 
     snprintf(mem, sizeof(mem), "reconcile_memory_build_ms%s", suffix);
     snprintf(paged, sizeof(paged), "reconcile_paged_build_ms%s", suffix);
-    report_timed(rep, mem, b->ms[0], "ms", NULL, 0, b->spread[0], n);
-    report_timed(rep, paged, b->ms[1], "ms", mem, b->ms[0], b->spread[1], n);
+    bench_report_timed(rep, mem, b->ms[0], "ms", NULL, 0, b->spread[0], n);
+    bench_report_timed(rep, paged, b->ms[1], "ms", mem, b->ms[0], b->spread[1], n);
     snprintf(mem, sizeof(mem), "reconcile_memory_bytes_per_item%s", suffix);
-    report(rep, mem, mem_b, "bytes", NULL, 0);
+    bench_report_value(rep, mem, mem_b, "bytes", NULL, 0);
     snprintf(paged, sizeof(paged), "reconcile_paged_bytes_per_item%s", suffix);
-    report(rep, paged, (double)b->memory[1] / (double)n, "bytes", mem, mem_b);
+    bench_report_value(rep, paged, (double)b->memory[1] / (double)n, "bytes", mem, mem_b);
     snprintf(paged, sizeof(paged), "reconcile_paged_page_bytes_per_item%s", suffix);
-    report(rep, paged, (double)b->paged / (double)n, "bytes", mem, mem_b);
+    bench_report_value(rep, paged, (double)b->paged / (double)n, "bytes", mem, mem_b);
     fprintf(stderr,
             "reconcile: index of %zu items: built in %.1f ms in memory, %.1f ms paged; %zu bytes "
             "in memory, paged %zu + %zu in %zu-byte pages (%llu on disk)\n",
@@ -914,10 +879,10 @@ bench_reconcile_run(const struct bench_opts *opts, struct bench_report *rep)
     if (run_scenario(opts, items, N_ITEMS, 0, false, dir, scratch, cap, &sync, &tm) != 0) {
         goto out;
     }
-    report(rep, "reconcile_in_sync_bytes", (double)(sync.up + sync.down), "bytes",
-           "ideal_in_sync_bytes", (double)(ideal_up + ideal_down));
-    report(rep, "reconcile_in_sync_round_trips", sync.rounds, "round trips", NULL, 0);
-    report(rep, "reconcile_in_sync_bytes_up", (double)sync.up, "bytes", NULL, 0);
+    bench_report_value(rep, "reconcile_in_sync_bytes", (double)(sync.up + sync.down), "bytes",
+                       "ideal_in_sync_bytes", (double)(ideal_up + ideal_down));
+    bench_report_value(rep, "reconcile_in_sync_round_trips", sync.rounds, "round trips", NULL, 0);
+    bench_report_value(rep, "reconcile_in_sync_bytes_up", (double)sync.up, "bytes", NULL, 0);
     fprintf(stderr,
             "reconcile: in sync: %u round trips, %zu + %zu link bytes (negentropy %zu + %zu)\n",
             sync.rounds, sync.up, sync.down, sync.neg_up, sync.neg_down);
@@ -936,10 +901,10 @@ bench_reconcile_run(const struct bench_opts *opts, struct bench_report *rep)
                 diff[d].max_msg);
         /* The baseline: the 32-byte ids alone, plus the in-sync exchange. */
         snprintf(name, sizeof(name), "reconcile_diff_%zu_bytes", k);
-        report(rep, name, (double)(diff[d].up + diff[d].down), "bytes", "ids_plus_in_sync_bytes",
-               (double)(k * ID + sync.up + sync.down));
+        bench_report_value(rep, name, (double)(diff[d].up + diff[d].down), "bytes",
+                           "ids_plus_in_sync_bytes", (double)(k * ID + sync.up + sync.down));
         snprintf(name, sizeof(name), "reconcile_diff_%zu_round_trips", k);
-        report(rep, name, diff[d].rounds, "round trips", NULL, 0);
+        bench_report_value(rep, name, diff[d].rounds, "round trips", NULL, 0);
         snprintf(name, sizeof(name), "diff_%zu", k);
         report_recon_ms(rep, name, "", &tm);
     }
@@ -955,21 +920,22 @@ bench_reconcile_run(const struct bench_opts *opts, struct bench_report *rep)
                 "bytes (negentropy %zu + %zu)\n",
                 k, s->rounds, s->up, s->down, s->neg_up, s->neg_down);
         snprintf(name, sizeof(name), "reconcile_split_%zu_bytes", k);
-        report(rep, name, (double)(s->up + s->down), "bytes", "ids_plus_in_sync_bytes",
-               (double)(k * ID + sync.up + sync.down));
+        bench_report_value(rep, name, (double)(s->up + s->down), "bytes", "ids_plus_in_sync_bytes",
+                           (double)(k * ID + sync.up + sync.down));
         snprintf(name, sizeof(name), "reconcile_split_%zu_round_trips", k);
-        report(rep, name, s->rounds, "round trips", NULL, 0);
+        bench_report_value(rep, name, s->rounds, "round trips", NULL, 0);
         snprintf(name, sizeof(name), "split_%zu", k);
         report_recon_ms(rep, name, "", &tm);
     }
     /* Per difference: the marginal cost from 100 to 1,000 differences. */
     ideal = (double)ID;
-    report(rep, "reconcile_bytes_per_difference",
-           (double)((diff[2].up + diff[2].down) - (diff[1].up + diff[1].down)) / 900.0, "bytes",
-           "id_bytes", ideal);
-    report(rep, "reconcile_split_bytes_per_difference",
-           (double)((split[1].up + split[1].down) - (split[0].up + split[0].down)) / 900.0, "bytes",
-           "id_bytes", ideal);
+    bench_report_value(rep, "reconcile_bytes_per_difference",
+                       (double)((diff[2].up + diff[2].down) - (diff[1].up + diff[1].down)) / 900.0,
+                       "bytes", "id_bytes", ideal);
+    bench_report_value(rep, "reconcile_split_bytes_per_difference",
+                       (double)((split[1].up + split[1].down) - (split[0].up + split[0].down)) /
+                           900.0,
+                       "bytes", "id_bytes", ideal);
 
     /* The same at the large size: one more level of fingerprints per 16x more items. */
     if (run_scenario(opts, items, large, 0, false, dir, scratch, cap, &big_sync, &big_tm[0]) != 0 ||
@@ -981,15 +947,17 @@ bench_reconcile_run(const struct bench_opts *opts, struct bench_report *rep)
             "server only: %u round trips, %zu bytes\n",
             large, big_sync.rounds, big_sync.up + big_sync.down, big_diff.rounds,
             big_diff.up + big_diff.down);
-    report(rep, opts->quick ? "reconcile_in_sync_bytes_200k" : "reconcile_in_sync_bytes_1m",
-           (double)(big_sync.up + big_sync.down), "bytes", "ideal_in_sync_bytes",
-           (double)(ideal_up + ideal_down));
-    report(rep, opts->quick ? "reconcile_diff_1_bytes_200k" : "reconcile_diff_1_bytes_1m",
-           (double)(big_diff.up + big_diff.down), "bytes", "ids_plus_in_sync_bytes",
-           (double)(ID + big_sync.up + big_sync.down));
-    report(rep,
-           opts->quick ? "reconcile_diff_1_round_trips_200k" : "reconcile_diff_1_round_trips_1m",
-           big_diff.rounds, "round trips", NULL, 0);
+    bench_report_value(rep,
+                       opts->quick ? "reconcile_in_sync_bytes_200k" : "reconcile_in_sync_bytes_1m",
+                       (double)(big_sync.up + big_sync.down), "bytes", "ideal_in_sync_bytes",
+                       (double)(ideal_up + ideal_down));
+    bench_report_value(rep,
+                       opts->quick ? "reconcile_diff_1_bytes_200k" : "reconcile_diff_1_bytes_1m",
+                       (double)(big_diff.up + big_diff.down), "bytes", "ids_plus_in_sync_bytes",
+                       (double)(ID + big_sync.up + big_sync.down));
+    bench_report_value(
+        rep, opts->quick ? "reconcile_diff_1_round_trips_200k" : "reconcile_diff_1_round_trips_1m",
+        big_diff.rounds, "round trips", NULL, 0);
     report_recon_ms(rep, "in_sync", sfx, &big_tm[0]);
     report_recon_ms(rep, "diff_1", sfx, &big_tm[1]);
 
@@ -1003,27 +971,14 @@ bench_reconcile_run(const struct bench_opts *opts, struct bench_report *rep)
     if (time_build(items, N_ITEMS, opts->reps, &build_ms, &sort_ms, &spread) != 0) {
         goto out;
     }
-    {
-        struct bench_figure f = {
-            "reconcile_index_build_ms", build_ms, "ms", "qsort_items_ms", sort_ms, spread, N_ITEMS};
-
-        bench_report_add(rep, &f);
-    }
+    bench_report_timed(rep, "reconcile_index_build_ms", build_ms, "ms", "qsort_items_ms", sort_ms,
+                       spread, N_ITEMS);
     if (time_build(items, large, opts->quick ? 1 : 3, &build_ms, &sort_ms, &spread) != 0) {
         goto out;
     }
-    {
-        struct bench_figure f = {opts->quick ? "reconcile_index_build_ms_200k"
-                                             : "reconcile_index_build_ms_1m",
-                                 build_ms,
-                                 "ms",
-                                 "qsort_items_ms",
-                                 sort_ms,
-                                 spread,
-                                 large};
-
-        bench_report_add(rep, &f);
-    }
+    bench_report_timed(
+        rep, opts->quick ? "reconcile_index_build_ms_200k" : "reconcile_index_build_ms_1m",
+        build_ms, "ms", "qsort_items_ms", sort_ms, spread, large);
 
     /* Paged against in memory: building, memory, appending. */
     if (time_build_paged(items, N_ITEMS, opts->reps, dir, &bc) != 0) {
@@ -1037,10 +992,10 @@ bench_reconcile_run(const struct bench_opts *opts, struct bench_report *rep)
     if (time_appends(items, N_ITEMS, N_APPENDS, opts->reps, dir, app_us, app_spread, app_io) != 0) {
         goto out;
     }
-    report_timed(rep, "reconcile_memory_append_us", app_us[0], "us", NULL, 0, app_spread[0],
-                 N_APPENDS);
-    report_timed(rep, "reconcile_paged_append_us", app_us[1], "us", "reconcile_memory_append_us",
-                 app_us[0], app_spread[1], N_APPENDS);
+    bench_report_timed(rep, "reconcile_memory_append_us", app_us[0], "us", NULL, 0, app_spread[0],
+                       N_APPENDS);
+    bench_report_timed(rep, "reconcile_paged_append_us", app_us[1], "us",
+                       "reconcile_memory_append_us", app_us[0], app_spread[1], N_APPENDS);
     fprintf(stderr,
             "reconcile: %d newer items appended to a sealed index of %d: %.3f us each in memory, "
             "%.3f us paged (%llu pages read, %llu written)\n",

@@ -257,17 +257,8 @@ static void
 report_rate(struct bench_report *rep, const char *name, const struct bench_rate *r,
             const char *baseline, const struct bench_rate *base)
 {
-    struct bench_figure f = {
-        .bench = name,
-        .value = r->median,
-        .unit = "records/s",
-        .baseline = baseline,
-        .baseline_value = base != NULL ? base->median : 0,
-        .spread = r->spread,
-        .iters = r->iters,
-    };
-
-    bench_report_add(rep, &f);
+    bench_report_timed(rep, name, r->median, "records/s", baseline, base != NULL ? base->median : 0,
+                       r->spread, r->iters);
 }
 
 int
@@ -283,7 +274,6 @@ bench_record_run(const struct bench_opts *opts, struct bench_report *rep)
         [C_VERIFY] = {"record_decode_verify", run_decode_verify, b},
         [C_RAW_VERIFY] = {"sodium_verify_detached", run_raw_verify, b},
     };
-    struct bench_figure size = {.bench = "record_bytes", .unit = "bytes", .spread = -1};
     int rc = -1;
 
     if (b == NULL) {
@@ -293,8 +283,7 @@ bench_record_run(const struct bench_opts *opts, struct bench_report *rep)
     if (build_record(b) != 0) {
         goto out;
     }
-    size.value = (double)b->len;
-    bench_report_add(rep, &size);
+    bench_report_value(rep, "record_bytes", (double)b->len, "bytes", NULL, 0);
     if (bench_run_interleaved(opts, cases, C_COUNT, rates) != 0) {
         goto out;
     }

@@ -44,12 +44,9 @@
  * quotas), so the figures are those of a node as shipped. PRAXIS_BENCH_NETWORK_CONF adds
  * [network] lines to every node's config for experiments ("sync_interval = 5", ...).
  */
-#include <sys/socket.h>
 #include <sys/stat.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -71,6 +68,7 @@
 #include "protocol/buf.h"
 #include "protocol/err.h"
 #include "protocol/sign.h"
+#include "util/ports.h"
 
 #define CORPUS_SEED     UINT64_C(0x7072617869732d72)
 #define GRAPH_SEED      UINT64_C(0x70726178697321)
@@ -158,23 +156,6 @@ sleep_ms(unsigned ms)
     }
 }
 
-static void
-add_figure(struct bench_report *rep, const char *name, double value, const char *unit,
-           const char *baseline, double baseline_value, double spread, uint64_t iters)
-{
-    struct bench_figure f = {
-        .bench = name,
-        .value = value,
-        .unit = unit,
-        .baseline = baseline,
-        .baseline_value = baseline_value,
-        .spread = spread,
-        .iters = iters,
-    };
-
-    bench_report_add(rep, &f);
-}
-
 /* xorshift64*: the same graph and assignment on every run. */
 static uint64_t
 next_rand(uint64_t *s)
@@ -187,91 +168,18 @@ next_rand(uint64_t *s)
 
 /* ---- Ports ---- */
 
-/* Is 127.0.0.1:port free to listen on now? */
-static bool
-port_free(uint16_t port)
-{
-    struct sockaddr_in sa;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool ok;
-
-    if (fd < 0) {
-        return false;
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons(port);
-    ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-    close(fd);
-    return ok;
-}
-
-/* A port the kernel picks (bind to port 0), as a fallback. 0 on failure. */
-static uint16_t
-kernel_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    uint16_t port = 0;
-
-    if (fd < 0) {
-        return 0;
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
-        port = ntohs(sa.sin_port);
-    }
-    close(fd);
-    return port;
-}
-
 /*
- * A port for a node to listen on (as in tests/integration/test_converge.c). The nodes dial
- * each other while they start, and each outgoing connection takes a port from the
- * kernel's ephemeral range: it could land on the port of a node that has not started yet.
- * So the port comes from just below that range, which connect() never hands out, checked
- * free and distinct from the others of this run; a port the kernel picks is the fallback.
+ * A port for a node to listen on (as in tests/integration/test_converge.c): one just below
+ * the kernel's ephemeral range, distinct from the others of this run (see ports.h), as the
+ * nodes dial each other while they start; a port the kernel picks is the fallback.
  */
 static uint16_t
 listen_port(struct rbench *b)
 {
-    static uint64_t s;
-    unsigned low = 0, high = 0;
-    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
-    uint16_t port = 0;
+    uint16_t port = px_ports_below_ephemeral(b->ports, &b->n_ports,
+                                             sizeof(b->ports) / sizeof(b->ports[0]), 500);
 
-    if (f != NULL) {
-        if (fscanf(f, "%u %u", &low, &high) != 2) {
-            low = 0;
-        }
-        fclose(f);
-    }
-    if (s == 0) {
-        s = bench_run_now_ns() ^ ((uint64_t)getpid() << 32) ^ 1;
-    }
-    for (unsigned attempt = 0; low > 12288 && port == 0 && attempt < 500; attempt++) {
-        uint16_t p = (uint16_t)(low - 1 - next_rand(&s) % 8192);
-        bool taken = false;
-
-        for (size_t i = 0; i < b->n_ports; i++) {
-            taken = taken || b->ports[i] == p;
-        }
-        if (!taken && port_free(p)) {
-            port = p;
-        }
-    }
-    if (port == 0) {
-        port = kernel_port();
-    }
-    if (port != 0 && b->n_ports < sizeof(b->ports) / sizeof(b->ports[0])) {
-        b->ports[b->n_ports++] = port;
-    }
-    return port;
+    return port != 0 ? port : px_ports_kernel();
 }
 
 /* ---- Nodes ---- */
@@ -975,18 +883,18 @@ run_converge_n(struct rbench *b, size_t nn, size_t records, struct bench_report 
             (unsigned long long)(end.rejected - start.rejected),
             (unsigned long long)(end.sent - start.sent), cpu);
     snprintf(name, sizeof(name), "converge_n%zu_s", nn);
-    add_figure(rep, name, t_all, "s", NULL, 0, -1, 0);
+    bench_report_value(rep, name, t_all, "s", NULL, 0);
     snprintf(name, sizeof(name), "converge_n%zu_publish_s", nn);
-    add_figure(rep, name, t_publish, "s", NULL, 0, -1, 0);
+    bench_report_value(rep, name, t_publish, "s", NULL, 0);
     snprintf(name, sizeof(name), "converge_n%zu_wire_bytes", nn);
-    add_figure(rep, name, (double)(end.bytes_out - start.bytes_out), "bytes", "ideal_wire_bytes",
-               ideal_bytes, -1, 0);
+    bench_report_value(rep, name, (double)(end.bytes_out - start.bytes_out), "bytes",
+                       "ideal_wire_bytes", ideal_bytes);
     snprintf(name2, sizeof(name2), "converge_n%zu_copies", nn);
-    add_figure(rep, name2,
-               (double)(end.received + end.duplicates - start.received - start.duplicates),
-               "records", "ideal_payload_copies", ideal_copies, -1, 0);
+    bench_report_value(rep, name2,
+                       (double)(end.received + end.duplicates - start.received - start.duplicates),
+                       "records", "ideal_payload_copies", ideal_copies);
     snprintf(name, sizeof(name), "converge_n%zu_cpu_s", nn);
-    add_figure(rep, name, cpu, "s", NULL, 0, -1, 0);
+    bench_report_value(rep, name, cpu, "s", NULL, 0);
     rc = 0;
 out:
     if (tear_down(b) != 0) {
@@ -1141,19 +1049,19 @@ run_ingest(struct rbench *b, struct bench_report *rep)
             n, t_ingest, t_bare, t_verify, (unsigned long long)c.bytes_in,
             (unsigned long long)c.bytes_out, (unsigned long long)c.received,
             (unsigned long long)c.duplicates);
-    add_figure(rep, "peer_ingest_records", (double)n, "records", NULL, 0, -1, 0);
-    add_figure(rep, "peer_ingest_records_per_s", (double)n / t_ingest, "records/s",
-               "bare_sqlite_fts5_insert_per_s", (double)n / t_bare, -1, 0);
-    add_figure(rep, "bare_sqlite_fts5_insert_per_s", (double)n / t_bare, "records/s", NULL, 0, -1,
-               0);
-    add_figure(rep, "peer_ingest_records_per_s_vs_verify", (double)n / t_ingest, "records/s",
-               "sodium_verify_detached_per_s", (double)n / t_verify, -1, 0);
-    add_figure(rep, "sodium_verify_detached_per_s", (double)n / t_verify, "records/s", NULL, 0, -1,
-               0);
-    add_figure(rep, "peer_ingest_cpu_us_per_record", 1e6 * cpu_ours / (double)n, "us",
-               "bare_cpu_us_per_record", 1e6 * cpu_bare / (double)n, -1, 0);
-    add_figure(rep, "peer_ingest_wire_bytes", (double)c.bytes_in, "bytes", "ideal_wire_bytes",
-               (double)record_bytes, -1, 0);
+    bench_report_value(rep, "peer_ingest_records", (double)n, "records", NULL, 0);
+    bench_report_value(rep, "peer_ingest_records_per_s", (double)n / t_ingest, "records/s",
+                       "bare_sqlite_fts5_insert_per_s", (double)n / t_bare);
+    bench_report_value(rep, "bare_sqlite_fts5_insert_per_s", (double)n / t_bare, "records/s", NULL,
+                       0);
+    bench_report_value(rep, "peer_ingest_records_per_s_vs_verify", (double)n / t_ingest,
+                       "records/s", "sodium_verify_detached_per_s", (double)n / t_verify);
+    bench_report_value(rep, "sodium_verify_detached_per_s", (double)n / t_verify, "records/s", NULL,
+                       0);
+    bench_report_value(rep, "peer_ingest_cpu_us_per_record", 1e6 * cpu_ours / (double)n, "us",
+                       "bare_cpu_us_per_record", 1e6 * cpu_bare / (double)n);
+    bench_report_value(rep, "peer_ingest_wire_bytes", (double)c.bytes_in, "bytes",
+                       "ideal_wire_bytes", (double)record_bytes);
     rc = 0;
 out:
     bench_bare_close(bare);

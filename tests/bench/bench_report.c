@@ -132,6 +132,30 @@ bench_report_add(struct bench_report *rep, const struct bench_figure *fig)
     }
 }
 
+void
+bench_report_timed(struct bench_report *rep, const char *name, double value, const char *unit,
+                   const char *baseline, double baseline_value, double spread, uint64_t iters)
+{
+    struct bench_figure f = {
+        .bench = name,
+        .value = value,
+        .unit = unit,
+        .baseline = baseline,
+        .baseline_value = baseline_value,
+        .spread = spread,
+        .iters = iters,
+    };
+
+    bench_report_add(rep, &f);
+}
+
+void
+bench_report_value(struct bench_report *rep, const char *name, double value, const char *unit,
+                   const char *baseline, double baseline_value)
+{
+    bench_report_timed(rep, name, value, unit, baseline, baseline_value, -1, 0);
+}
+
 int
 bench_report_free(struct bench_report *rep)
 {

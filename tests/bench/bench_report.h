@@ -38,6 +38,14 @@ struct bench_report *bench_report_new(const char *out_path);
 /* Prints one table row and writes one JSON line. The strings are copied out at once. */
 void bench_report_add(struct bench_report *rep, const struct bench_figure *fig);
 
+/* bench_report_add of a timed figure: the fields of struct bench_figure in order. */
+void bench_report_timed(struct bench_report *rep, const char *name, double value, const char *unit,
+                        const char *baseline, double baseline_value, double spread, uint64_t iters);
+
+/* bench_report_add of a figure that is not timed (no spread, no iterations). */
+void bench_report_value(struct bench_report *rep, const char *name, double value, const char *unit,
+                        const char *baseline, double baseline_value);
+
 /*
  * Closes the output file and frees rep. Returns 0, or -1 when any write to the file failed
  * (the reason was printed). bench_report_free(NULL) returns 0.

@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "store.h"
+#include "util/ports.h"
 
 #define MAX_ARGS 64
 
@@ -278,76 +279,21 @@ px_testd_start(struct px_testd *d, const char *dir)
 uint16_t
 px_test_free_port(void)
 {
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    uint16_t port = px_ports_kernel();
 
-    cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = 0;
-    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind: %s", strerror(errno));
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
-/* Is 127.0.0.1:port free to listen on now? */
-static bool
-port_free(uint16_t port)
-{
-    struct sockaddr_in sa;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool ok;
-
-    cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons(port);
-    ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-    close(fd);
-    return ok;
+    cr_assert_neq(port, 0, "no loopback port from the kernel: %s", strerror(errno));
+    return port;
 }
 
 uint16_t
 px_test_listen_port(void)
 {
-    static uint64_t s;
     static uint16_t given[64];
     static size_t n_given;
-    unsigned low = 0, high = 0;
-    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    uint16_t port =
+        px_ports_below_ephemeral(given, &n_given, sizeof(given) / sizeof(given[0]), 200);
 
-    if (f != NULL) {
-        if (fscanf(f, "%u %u", &low, &high) != 2) {
-            low = 0;
-        }
-        fclose(f);
-    }
-    if (s == 0) {
-        s = (uint64_t)px_testd_now_ms() ^ ((uint64_t)getpid() << 32) ^ 1;
-    }
-    for (unsigned attempt = 0; low > 12288 && attempt < 200; attempt++) {
-        uint16_t port;
-        bool taken = false;
-
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        port = (uint16_t)(low - 1 - s % 8192);
-        for (size_t i = 0; i < n_given; i++) {
-            taken = taken || given[i] == port;
-        }
-        if (!taken && port_free(port)) {
-            if (n_given < sizeof(given) / sizeof(given[0])) {
-                given[n_given++] = port;
-            }
-            return port;
-        }
-    }
-    return px_test_free_port();
+    return port != 0 ? port : px_test_free_port();
 }
 
 int
