@@ -247,31 +247,6 @@ add_published_ids(json_t *set, const char *out)
     }
 }
 
-/* The ids of every current case matching the extra query arguments, as a set. */
-static json_t *
-query_ids(const struct px_testd *d, const char *a1, const char *a2)
-{
-    struct px_run r;
-    json_t *set = json_object();
-    char *line, *save = NULL;
-
-    px_testd_praxis(d, &r, NULL, 0, "query", "--json", "--limit", "0", a1, a2, NULL);
-    cr_assert_eq(r.status, 0, "%s: query on %s: %s", where, d->dir, r.err);
-    for (line = strtok_r(r.out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-        json_error_t jerr;
-        json_t *o = json_loads(line, 0, &jerr);
-        const char *id;
-
-        cr_assert_not_null(o, "%s: query line is not JSON: %s", where, line);
-        id = json_string_value(json_object_get(o, "id"));
-        cr_assert(id != NULL && strlen(id) == 64, "%s: query line without an id: %s", where, line);
-        json_object_set_new(set, id, json_true());
-        json_decref(o);
-    }
-    px_run_free(&r);
-    return set;
-}
-
 /* Every key of want is in have; else fails naming the first missing one. */
 static void
 assert_subset(json_t *want, json_t *have, const struct px_testd *d, const char *what)
@@ -551,7 +526,7 @@ Test(crash, kill9_while_publishing)
         px_testd_restart(d);
 
         /* Every acknowledged case is served; earlier rounds' records are all still there. */
-        have = query_ids(d, "--tag", tag);
+        have = px_testd_query_ids(d, "--tag", tag);
         assert_subset(acked, have, d, "acknowledged case");
         after = px_testd_records(d);
         cr_assert_eq(after, stored, "%s: the store held %" PRIu64 ", praxisd counts %" PRIu64,
@@ -575,7 +550,7 @@ Test(crash, kill9_while_publishing)
 
     /* At the end: everything acknowledged in any round, and a clean stop. */
     round_is(rounds);
-    have = query_ids(d, NULL, NULL);
+    have = px_testd_query_ids(d, NULL, NULL);
     assert_subset(all, have, d, "acknowledged case");
     cr_assert_eq(px_testd_stop(d), 0, "%s: praxisd did not stop cleanly", where);
     cr_assert_eq(px_testd_check_store(d), before);
@@ -687,7 +662,7 @@ Test(crash, kill9_during_import)
                       "acknowledged in it",
                       where, stored, before, json_object_size(acked));
         px_testd_restart(d);
-        have = query_ids(d, "--tag", tag);
+        have = px_testd_query_ids(d, "--tag", tag);
         assert_subset(acked, have, d, "acknowledged imported record");
         after = px_testd_records(d);
         cr_assert_eq(after, stored, "%s: the store held %" PRIu64 ", praxisd counts %" PRIu64,
@@ -805,13 +780,13 @@ Test(crash, kill9_while_replicating)
         px_testd_restart(&b->d);
 
         /* All three converge on A's records plus every case B stored. */
-        own = query_ids(&b->d, "--author", b->key);
+        own = px_testd_query_ids(&b->d, "--author", b->key);
         assert_subset(acked, own, &b->d, "acknowledged case");
         want = imported + json_object_size(own);
         took = px_testnode_wait_records(all, 3, want, WAIT_MS, where);
         converge_max = took > converge_max ? took : converge_max;
         for (size_t k = 0; k < 3; k++) {
-            json_t *have = query_ids(&all[k]->d, "--tag", tag);
+            json_t *have = px_testd_query_ids(&all[k]->d, "--tag", tag);
 
             assert_subset(acked, have, &all[k]->d, "case acknowledged at B");
             for (size_t j = 0; j < rs.n; j++) {
@@ -839,7 +814,7 @@ Test(crash, kill9_while_replicating)
     }
     round_is(rounds);
     for (size_t k = 0; k < 3; k++) {
-        json_t *have = query_ids(&all[k]->d, NULL, NULL);
+        json_t *have = px_testd_query_ids(&all[k]->d, NULL, NULL);
 
         assert_subset(all_acked, have, &all[k]->d, "case acknowledged at B");
         json_decref(have);

@@ -203,33 +203,11 @@ foreign_export(int n)
     return path;
 }
 
-/* The ids of every current case, as a set. */
-static json_t *
-all_ids(void)
-{
-    struct px_run r;
-    json_t *set = json_object();
-    char *line, *save = NULL;
-
-    px_testd_praxis(&d, &r, NULL, 0, "query", "--json", "--limit", "0", NULL);
-    cr_assert_eq(r.status, 0, "query: %s", r.err);
-    for (line = strtok_r(r.out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-        json_error_t jerr;
-        json_t *o = json_loads(line, 0, &jerr);
-
-        cr_assert_not_null(o, "query line is not JSON: %s", line);
-        json_object_set_new(set, json_string_value(json_object_get(o, "id")), json_true());
-        json_decref(o);
-    }
-    px_run_free(&r);
-    return set;
-}
-
 /* Every id of want is served, with its whole record; and nothing else is there. */
 static void
 assert_exactly(json_t *want, const char *when)
 {
-    json_t *have = all_ids();
+    json_t *have = px_testd_query_ids(&d, NULL, NULL);
     const char *id;
     json_t *v;
 
@@ -346,7 +324,7 @@ Test(full_disk, publish_fails_clearly_and_recovers_when_space_returns)
     cr_assert_str_eq(r.out, "imported 5, already had 0, rejected 0\n");
     px_run_free(&r);
     {
-        json_t *have = all_ids();
+        json_t *have = px_testd_query_ids(&d, NULL, NULL);
         const char *k;
         json_t *v;
 

@@ -120,23 +120,6 @@ rss_kb(const struct px_testnode *n)
     return kb;
 }
 
-/* Lines of n's log holding every one of the (up to three) texts. */
-static int
-log_count(const struct px_testnode *n, const char *t1, const char *t2, const char *t3)
-{
-    char *log = px_testd_log(&n->d), *line, *save = NULL;
-    int count = 0;
-
-    for (line = strtok_r(log, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-        if (strstr(line, t1) != NULL && (t2 == NULL || strstr(line, t2) != NULL) &&
-            (t3 == NULL || strstr(line, t3) != NULL)) {
-            count++;
-        }
-    }
-    free(log);
-    return count;
-}
-
 static int
 log_lines(const struct px_testnode *n)
 {
@@ -148,31 +131,6 @@ log_lines(const struct px_testnode *n)
     }
     free(log);
     return count;
-}
-
-/* Waits until n's log has want lines with t1 and t2 (bounded). */
-static void
-wait_log_count(const struct px_testnode *n, const char *t1, const char *t2, int want)
-{
-    int64_t deadline = px_testd_now_ms() + WAIT_MS;
-    char *log;
-
-    while (px_testd_now_ms() < deadline) {
-        if (log_count(n, t1, t2, NULL) >= want) {
-            return;
-        }
-        px_testd_poll_pause();
-    }
-    log = px_testd_log(&n->d);
-    cr_assert_fail("node %s: fewer than %d lines with \"%s\" and \"%s\":\n%s", n->dir, want, t1,
-                   t2 != NULL ? t2 : "", log);
-}
-
-/* Waits until n's log has a line with t1 and t2 (bounded). */
-static void
-wait_log(const struct px_testnode *n, const char *t1, const char *t2)
-{
-    wait_log_count(n, t1, t2, 1);
 }
 
 static bool
@@ -408,7 +366,7 @@ kept_away(struct net *n, const struct evil *e)
     attack(n, e, &o, "forged-sig", "--seconds", "5", NULL);
     cr_assert(o.refused, "a dropped attacker got back in at once: %s", o.line);
     cr_assert_eq(o.sent_records, 0);
-    wait_log(&n->a, key16, "was dropped for misbehaving");
+    px_testnode_wait_log_count(&n->a, key16, "was dropped for misbehaving", 1, WAIT_MS);
     outcome_free(&o);
 }
 
@@ -455,13 +413,15 @@ dropped_for(struct net *n, const char *name, const char *bye_has, const char *al
                   (alt != NULL && strstr(o.bye_reason, alt) != NULL),
               "%s: %s", name, o.line);
     /* One line per cause, and one for the close, however many records or messages. */
-    wait_log(&n->a, key16, "-> closing");
+    px_testnode_wait_log_count(&n->a, key16, "-> closing", 1, WAIT_MS);
     if (cause_line != NULL) {
-        cr_assert_eq(log_count(&n->a, key16, cause_line, cause), 1, "%s: cause lines", name);
+        cr_assert_eq(px_testd_log_count(&n->a.d, key16, cause_line, cause), 1, "%s: cause lines",
+                     name);
     }
-    cr_assert_eq(log_count(&n->a, key16, "established -> closing (protocol error", bye_has) +
-                     (alt != NULL ? log_count(&n->a, key16, "established -> closing", alt) : 0),
-                 1, "%s: close lines", name);
+    cr_assert_eq(
+        px_testd_log_count(&n->a.d, key16, "established -> closing (protocol error", bye_has) +
+            (alt != NULL ? px_testd_log_count(&n->a.d, key16, "established -> closing", alt) : 0),
+        1, "%s: close lines", name);
     /* Nothing it sent is stored. */
     cr_assert_eq(px_testd_records(&n->a.d), before, "%s: A stored something", name);
     cr_assert_eq(query_count(&n->a, "hostile"), 0, "%s: junk found by a query", name);
@@ -508,9 +468,10 @@ Test(hostile, invalid_records)
             attack(&n, e, &o, "oversize", "--seconds", "10", NULL);
             cr_assert(o.disconnected && !o.refused, "oversize %d: %s", i + 1, o.line);
             outcome_free(&o);
-            wait_log_count(&n.a, key16, "undecodable message: ETOOBIG", i + 1);
+            px_testnode_wait_log_count(&n.a, key16, "undecodable message: ETOOBIG", i + 1, WAIT_MS);
         }
-        cr_assert_eq(log_count(&n.a, key16, "-> closing", "protocol errors within 10 min"), 1);
+        cr_assert_eq(
+            px_testd_log_count(&n.a.d, key16, "-> closing", "protocol errors within 10 min"), 1);
         kept_away(&n, e);
     }
     /* A body one byte over its cap: a malformed record. */
@@ -595,8 +556,10 @@ Test(hostile, junk_authors)
 #endif
     /* Wants may be cut by the pending cap while checks lag: most, not all, are asked. */
     cr_assert_geq(o.wanted * 10, o.sent_ids * 9, "A stopped asking: %s", o.line);
-    cr_assert_eq(log_count(&n.a, key16, "record by an author this node does not accept", NULL), 1);
-    cr_assert_eq(log_count(&n.a, key16, "-> closing", "protocol error"), 0);
+    cr_assert_eq(
+        px_testd_log_count(&n.a.d, key16, "record by an author this node does not accept", NULL),
+        1);
+    cr_assert_eq(px_testd_log_count(&n.a.d, key16, "-> closing", "protocol error"), 0);
     cr_assert_eq(px_testd_records(&n.a.d), before);
     cr_assert_eq(query_count(&n.a, "hostile"), 0);
     cr_assert_eq(px_testd_count_peers(&n.a.d, n.b.key, "established"), 1);
@@ -620,10 +583,10 @@ Test(hostile, slow_attacks)
     cr_assert_eq(o.closed, 6, "%s", o.line);
     /* Each at its deadline, 2 s after it was accepted (the last two after a slot freed). */
     cr_assert_lt(o.last_close_ms, 3 * 2000 + 1500, "%s", o.line);
-    cr_assert_eq(log_count(&n.a,
-                           "handshake -> closing (timeout: handshake not complete after "
-                           "2000 ms)",
-                           NULL, NULL),
+    cr_assert_eq(px_testd_log_count(&n.a.d,
+                                    "handshake -> closing (timeout: handshake not complete after "
+                                    "2000 ms)",
+                                    NULL, NULL),
                  6);
     cr_assert_eq(px_testd_count_peers(&n.a.d, n.b.key, "established"), 1);
     outcome_free(&o);
@@ -642,8 +605,9 @@ Test(hostile, slow_attacks)
     px_testnode_publish(&n.a, "A large honest case", 30000, big);
     attack(&n, e, &o, "no-read", "--want", big, "--count", "6", "--seconds", "10", NULL);
     cr_assert(o.disconnected, "%s", o.line);
-    cr_assert_eq(log_count(&n.a, key16, "established -> closing (timeout:", NULL), 1);
-    cr_assert_eq(log_count(&n.a, key16, "warn:", NULL), 1, "one warning for the no-reader");
+    cr_assert_eq(px_testd_log_count(&n.a.d, key16, "established -> closing (timeout:", NULL), 1);
+    cr_assert_eq(px_testd_log_count(&n.a.d, key16, "warn:", NULL), 1,
+                 "one warning for the no-reader");
     outcome_free(&o);
 
     /* Thousands of connections, each reset at once: A's log does not follow them. */

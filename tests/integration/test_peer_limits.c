@@ -67,68 +67,6 @@ teardown(void)
 
 TestSuite(peer_limits, .init = setup, .fini = teardown, .timeout = 120);
 
-/* Waits until the node's log holds text; returns the first line that holds it (malloc'd). */
-static char *
-wait_log(const struct px_testnode *n, const char *text)
-{
-    int64_t deadline = px_testd_now_ms() + WAIT_MS;
-    char *log = NULL, *at;
-
-    while (px_testd_now_ms() < deadline) {
-        free(log);
-        log = px_testd_log(&n->d);
-        if ((at = strstr(log, text)) != NULL) {
-            char *line = at, *end = strchr(at, '\n');
-
-            while (line > log && line[-1] != '\n') {
-                line--;
-            }
-            if (end != NULL) {
-                *end = '\0';
-            }
-            memmove(log, line, strlen(line) + 1);
-            return log;
-        }
-        px_testd_poll_pause();
-    }
-    cr_assert_fail("node %s: no \"%s\" in the log:\n%s", n->dir, text, log);
-    return NULL;
-}
-
-/* The log line that holds both a and b, or NULL (malloc'd). */
-static char *
-log_line_with(const struct px_testnode *n, const char *a, const char *b)
-{
-    char *log = px_testd_log(&n->d), *line, *save = NULL, *found = NULL;
-
-    for (line = strtok_r(log, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-        if (strstr(line, a) != NULL && strstr(line, b) != NULL) {
-            found = strdup(line);
-            break;
-        }
-    }
-    free(log);
-    return found;
-}
-
-/* Waits until the node's log holds a line with both a and b; returns it (malloc'd). */
-static char *
-wait_line_with(const struct px_testnode *n, const char *a, const char *b)
-{
-    int64_t deadline = px_testd_now_ms() + WAIT_MS;
-    char *line, *log;
-
-    while (px_testd_now_ms() < deadline) {
-        if ((line = log_line_with(n, a, b)) != NULL) {
-            return line;
-        }
-        px_testd_poll_pause();
-    }
-    log = px_testd_log(&n->d);
-    cr_assert_fail("node %s: no line with \"%s\" and \"%s\" in the log:\n%s", n->dir, a, b, log);
-    return NULL;
-}
-
 static void
 new_identity(struct px_identity *id, char hex[65])
 {
@@ -347,12 +285,12 @@ Test(peer_limits, silent_peer_is_pinged_then_dropped_and_answering_peer_stays)
     cr_assert(px_rawpeer_wait_closed(&silent));
 
     /* One warning names the peer and how long it was quiet: at least the idle timeout. */
-    free(wait_log(&a, "timeout: nothing received for"));
+    px_testnode_wait_log(&a, "timeout: nothing received for", WAIT_MS);
     {
         char key16[17];
 
         snprintf(key16, sizeof(key16), "%.16s", silent_key);
-        line = log_line_with(&a, key16, "timeout: nothing received for");
+        line = px_testd_log_line(&a.d, key16, "timeout: nothing received for");
     }
     cr_assert_not_null(line, "no timeout line for the silent peer");
     cr_assert(strstr(line, " warn: ") != NULL, "%s", line);
@@ -395,7 +333,7 @@ Test(peer_limits, handshakes_past_the_cap_wait_until_a_slot_frees)
 
     /* A third is not accepted: its msg1 gets no answer while the slots are held. */
     hs_client_start(&w, &wid, a.key, a.port);
-    free(wait_log(&a, "peer: 2 handshakes in progress; new connections wait"));
+    px_testnode_wait_log(&a, "peer: 2 handshakes in progress; new connections wait", WAIT_MS);
     cr_assert_eq(px_testd_count_peers(&a.d, NULL, "handshake"), 2);
     cr_assert_eq(px_testd_count_peers(&a.d, NULL, NULL), 2, "the waiting connection was accepted");
     cr_assert(nothing_yet(w.fd), "the waiting connection got an answer or was closed");
@@ -404,13 +342,14 @@ Test(peer_limits, handshakes_past_the_cap_wait_until_a_slot_frees)
     close(s1);
     hs_client_finish(&w);
     px_testnode_wait_peers(&a, wkey, "established", 1, 3, WAIT_MS);
-    log = wait_log(&a, "closed during the handshake (0 bytes of msg1)");
+    log = px_testnode_wait_log_line(&a, "closed during the handshake (0 bytes of msg1)", NULL,
+                                    WAIT_MS);
     cr_assert(strstr(log, " warn: ") != NULL, "%s", log);
     free(log);
 
     /* The other is dropped at the handshake deadline, without a byte sent to it. */
     cr_assert_eq(recv_within(s2, buf, sizeof(buf), WAIT_MS), 0, "not closed at the deadline");
-    free(wait_log(&a, "handshake not complete after 8000 ms"));
+    px_testnode_wait_log(&a, "handshake not complete after 8000 ms", WAIT_MS);
     close(s2);
     px_testnode_wait_peers(&a, NULL, "handshake", 0, 3, WAIT_MS);
 
@@ -456,7 +395,8 @@ Test(peer_limits, connections_past_max_peers_are_refused)
     k = recv_within(x.fd, buf, sizeof(buf), WAIT_MS);
     cr_assert(k == 0 || k == -1, "the node %s", k == -2 ? "kept it open" : "answered");
     hs_client_close(&x);
-    log = wait_log(&a, "connecting -> closing (refused: too many peers (max_peers))");
+    log = px_testnode_wait_log_line(
+        &a, "connecting -> closing (refused: too many peers (max_peers))", NULL, WAIT_MS);
     cr_assert(strstr(log, " warn: ") != NULL, "%s", log);
     free(log);
 
@@ -613,7 +553,7 @@ small_rcvbuf(const struct px_rawpeer *rp)
 static unsigned
 peer_id_of(const struct px_testnode *n, const char *key16)
 {
-    char *line = log_line_with(n, key16, "-> established");
+    char *line = px_testd_log_line(&n->d, key16, "-> established");
     const char *at;
     unsigned id = 0;
 
@@ -852,7 +792,7 @@ reader_not_dropped(const struct slow_reader *r, const struct px_testnode *n, con
     char *line;
 
     if (r->ended) {
-        line = log_line_with(n, key16, "-> closing");
+        line = px_testd_log_line(&n->d, key16, "-> closing");
         cr_assert_fail("the node closed the slow reader's connection after %llu bytes, %zu of %d "
                        "records: %s",
                        (unsigned long long)r->taken, set->n_got, BIG_N,
@@ -956,7 +896,7 @@ Test(peer_limits, slow_reader_of_backed_up_output_stays)
         }
     }
     cr_assert_eq(px_testd_count_peers(&a->d, key, "established"), 1);
-    line = log_line_with(a, key16, "-> closing");
+    line = px_testd_log_line(&a->d, key16, "-> closing");
     cr_assert_null(line, "%s", line);
     pauses_of(a, peer, &ps);
     cr_log_info("slow reader: %u pauses, the longest %lld ms:\n%s", ps.n, (long long)ps.longest,
@@ -993,7 +933,7 @@ Test(peer_limits, peer_that_reads_none_of_its_output_is_dropped)
     /* It asks for everything and then reads not a byte. */
     t0 = px_testd_now_ms();
     want_all(&rp, set, msg);
-    line = wait_line_with(a, key16, "established -> closing");
+    line = px_testnode_wait_log_line(a, key16, "established -> closing", WAIT_MS);
     took = px_testd_now_ms() - t0;
     cr_assert_not_null(strstr(line, "(timeout: it read none of our output for "), "%s", line);
     cr_assert(strstr(line, " warn: ") != NULL, "%s", line);

@@ -440,6 +440,74 @@ px_testd_log_has(const struct px_testd *d, const char *needle)
     return found;
 }
 
+/*
+ * Counts the lines of d's log that hold t1, and t2 and t3 where they are not NULL; when
+ * first is not NULL, stops at the first such line and sets *first to a copy of it
+ * (malloc'd; left NULL when there is none).
+ */
+static int
+log_match(const struct px_testd *d, const char *t1, const char *t2, const char *t3, char **first)
+{
+    char *log = px_testd_log(d), *line, *save = NULL;
+    int count = 0;
+
+    for (line = strtok_r(log, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        if (strstr(line, t1) == NULL || (t2 != NULL && strstr(line, t2) == NULL) ||
+            (t3 != NULL && strstr(line, t3) == NULL)) {
+            continue;
+        }
+        count++;
+        if (first != NULL) {
+            cr_assert_not_null(*first = strdup(line));
+            break;
+        }
+    }
+    free(log);
+    return count;
+}
+
+int
+px_testd_log_count(const struct px_testd *d, const char *t1, const char *t2, const char *t3)
+{
+    return log_match(d, t1, t2, t3, NULL);
+}
+
+char *
+px_testd_log_line(const struct px_testd *d, const char *t1, const char *t2)
+{
+    char *line = NULL;
+
+    log_match(d, t1, t2, NULL, &line);
+    return line;
+}
+
+json_t *
+px_testd_query_ids(const struct px_testd *d, const char *a1, const char *a2)
+{
+    struct px_run r;
+    json_t *set = json_object();
+    char *line, *save = NULL;
+
+    cr_assert_not_null(set);
+    px_testd_praxis(d, &r, NULL, 0, "query", "--json", "--limit", "0", a1, a2, NULL);
+    cr_assert_eq(r.status, 0, "query --limit 0 %s %s on %s: %s", a1 != NULL ? a1 : "",
+                 a1 != NULL && a2 != NULL ? a2 : "", d->dir, r.err);
+    for (line = strtok_r(r.out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        json_error_t jerr;
+        json_t *o = json_loads(line, 0, &jerr);
+        const char *id;
+
+        cr_assert_not_null(o, "query on %s: a line is not JSON: %s", d->dir, line);
+        id = json_string_value(json_object_get(o, "id"));
+        cr_assert(id != NULL && strlen(id) == 64, "query on %s: a line without an id: %s", d->dir,
+                  line);
+        json_object_set_new(set, id, json_true());
+        json_decref(o);
+    }
+    px_run_free(&r);
+    return set;
+}
+
 int
 px_testd_count_peers(const struct px_testd *d, const char *key, const char *state)
 {

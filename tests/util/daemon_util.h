@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "testutil.h"
 
 /* How long a daemon may take to become ready, or to stop after SIGTERM. */
@@ -175,6 +177,27 @@ void px_testd_poll_pause(void);
 
 /* Does the daemon's log so far contain needle? */
 bool px_testd_log_has(const struct px_testd *d, const char *needle);
+
+/*
+ * The lines of d's log so far that hold t1, and t2 and t3 where they are not NULL (NULL
+ * matches any line).
+ */
+int px_testd_log_count(const struct px_testd *d, const char *t1, const char *t2, const char *t3);
+
+/*
+ * The first line of d's log so far that holds t1 and, where it is not NULL, t2; without its
+ * newline (malloc'd, the caller frees it), or NULL when there is none.
+ */
+char *px_testd_log_line(const struct px_testd *d, const char *t1, const char *t2);
+
+/*
+ * The ids of every current case that `praxis query --json --limit 0 a1 a2` lists, as a
+ * JSON object whose keys are the ids (the caller owns the reference). a1 and a2 are extra
+ * query arguments, NULL-terminated: a1 NULL means none, a2 NULL means only a1. Fails the
+ * test, naming d's directory, if praxis fails or prints a line that is not JSON or has no
+ * 64-digit id.
+ */
+json_t *px_testd_query_ids(const struct px_testd *d, const char *a1, const char *a2);
 
 /*
  * The rows of `praxis peers --json` whose public_key is key (NULL: any row, with a key or

@@ -85,22 +85,39 @@ px_testnode_peer_config(const char *extra, struct px_testnode *const *peers, siz
 void
 px_testnode_wait_log(const struct px_testnode *n, const char *text, int timeout_ms)
 {
+    px_testnode_wait_log_count(n, text, NULL, 1, timeout_ms);
+}
+
+void
+px_testnode_wait_log_count(const struct px_testnode *n, const char *t1, const char *t2, int want,
+                           int timeout_ms)
+{
     int64_t deadline = px_testd_now_ms() + timeout_ms;
-    char *log = NULL;
+    char *log;
 
     while (px_testd_now_ms() < deadline) {
-        free(log);
-        log = px_testd_log(&n->d);
-        if (strstr(log, text) != NULL) {
-            free(log);
+        if (px_testd_log_count(&n->d, t1, t2, NULL) >= want) {
             return;
         }
         px_testd_poll_pause();
     }
-    if (log == NULL) {
-        log = px_testd_log(&n->d);
-    }
-    cr_assert_fail("node %s: no \"%s\" in the log:\n%s", n->dir, text, log);
+    log = px_testd_log(&n->d);
+    cr_assert_fail("node %s: fewer than %d lines with \"%s\"%s%s%s in the log:\n%s", n->dir, want,
+                   t1, t2 != NULL ? " and \"" : "", t2 != NULL ? t2 : "", t2 != NULL ? "\"" : "",
+                   log);
+}
+
+char *
+px_testnode_wait_log_line(const struct px_testnode *n, const char *t1, const char *t2,
+                          int timeout_ms)
+{
+    char *line;
+
+    /* The log only grows (it is appended to across restarts), so the line is still there. */
+    px_testnode_wait_log_count(n, t1, t2, 1, timeout_ms);
+    line = px_testd_log_line(&n->d, t1, t2);
+    cr_assert_not_null(line, "node %s: the line with \"%s\" went from the log", n->dir, t1);
+    return line;
 }
 
 void

@@ -60,6 +60,21 @@ char *px_testnode_peer_config(const char *extra, struct px_testnode *const *peer
 void px_testnode_wait_log(const struct px_testnode *n, const char *text, int timeout_ms);
 
 /*
+ * Waits until the node's log has at least want lines that hold t1 and, where it is not
+ * NULL, t2 (as px_testd_log_count), at most timeout_ms.
+ */
+void px_testnode_wait_log_count(const struct px_testnode *n, const char *t1, const char *t2,
+                                int want, int timeout_ms);
+
+/*
+ * Waits until the node's log has a line that holds t1 and, where it is not NULL, t2, at most
+ * timeout_ms; returns the first such line, without its newline (malloc'd, the caller frees
+ * it).
+ */
+char *px_testnode_wait_log_line(const struct px_testnode *n, const char *t1, const char *t2,
+                                int timeout_ms);
+
+/*
  * Waits until px_testd_count_peers(&n->d, key, state) is want in `readings` readings in a
  * row (more than one where a row about to change, such as a duplicate connection about to
  * be closed, could be caught in passing), at most timeout_ms.
